@@ -1,0 +1,20 @@
+"""fastrnn: drop-in LSTM / GRU / RNN layers for PyTorch with a pure-PyTorch reference and fused
+Triton kernels.
+
+    import fastrnn
+    lstm = fastrnn.LSTM(128, 256, num_layers=2, batch_first=True)   # same API as torch.nn.LSTM
+    out, (h, c) = lstm(x)
+"""
+
+from fastrnn import functional
+from fastrnn.backends import BackendUnavailableError, resolve_backend, use_backend
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendUnavailableError",
+    "functional",
+    "resolve_backend",
+    "use_backend",
+    "__version__",
+]

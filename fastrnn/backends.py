@@ -1,0 +1,154 @@
+"""The one place that decides which implementation runs a recurrence.
+
+Backends:
+    reference  pure PyTorch (fastrnn.reference), runs everywhere, supports double backward.
+    triton     fused Triton kernels (fastrnn.kernels): CUDA tensors, or CPU tensors when
+               TRITON_INTERPRET=1 was exported before Python started.
+    torch      torch's own RNN ops with our parameters (cuDNN on CUDA, ATen on CPU): the baseline
+               we measure against and an explicit escape hatch; `cudnn` is an alias.
+    auto       triton on CUDA where it supports the configuration, reference otherwise.
+               Never picks torch.
+
+Precedence: the module/call argument, then `with use_backend(...)`, then the FASTRNN_BACKEND
+environment variable, then auto. A module's default `backend='auto'` defers to the context
+manager and the environment, so `use_backend` can switch a whole model.
+"""
+
+import contextlib
+import logging
+import os
+import threading
+from dataclasses import dataclass
+
+import torch
+
+BACKENDS = ("auto", "reference", "triton", "torch")
+ALIASES = {"cudnn": "torch"}
+ENV_VAR = "FASTRNN_BACKEND"
+
+logger = logging.getLogger("fastrnn")
+_context = threading.local()
+_logged_auto_choices = set()
+
+
+class BackendUnavailableError(RuntimeError):
+    """An explicitly requested backend cannot run this call; the message says why."""
+
+
+@dataclass(frozen=True)
+class RecurrenceSpec:
+    """What a backend needs to know to accept a call.
+
+    mode: 'LSTM', 'GRU', 'RNN_TANH' or 'RNN_RELU'.  device/dtype: of the input.
+    hidden_size/proj_size: cell sizes.  double_backward: the caller needs a differentiable backward.
+    """
+
+    mode: str
+    device: torch.device
+    dtype: torch.dtype
+    hidden_size: int
+    proj_size: int = 0
+    double_backward: bool = False
+
+
+def canonical_name(name):
+    """Validate a backend name and resolve aliases ('cudnn' -> 'torch')."""
+    if not isinstance(name, str):
+        raise TypeError(f"backend should be a str, got: {type(name).__name__}")
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in BACKENDS:
+        valid = ", ".join(repr(b) for b in BACKENDS + tuple(ALIASES))
+        raise ValueError(f"Unknown fastrnn backend {name!r}. Select from {valid}.")
+    return key
+
+
+@contextlib.contextmanager
+def use_backend(name):
+    """Run the enclosed calls on `name` unless a module or call names its own backend.
+
+    Example:
+        >>> with fastrnn.use_backend("reference"):
+        ...     out, (h, c) = lstm(x)
+    """
+    name = canonical_name(name)
+    previous = getattr(_context, "name", None)
+    _context.name = name
+    try:
+        yield
+    finally:
+        _context.name = previous
+
+
+def requested_backend(requested=None):
+    """The backend name in force for a call: argument > use_backend() > FASTRNN_BACKEND > auto.
+
+    `None` and `'auto'` as an argument both defer to the context manager and the environment.
+    """
+    if requested is not None and canonical_name(requested) != "auto":
+        return canonical_name(requested)
+    context = getattr(_context, "name", None)
+    if context is not None:
+        return context
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        return canonical_name(env)
+    return "auto"
+
+
+def triton_interpreter_enabled():
+    """True when Triton runs kernels on the CPU through its interpreter (read at start-up)."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def _triton_refusal(spec):
+    """None when the triton backend can run `spec`, else the reason it cannot."""
+    try:
+        from fastrnn import kernels
+    except ImportError as error:
+        return f"triton is not installed ({error}); install fastrnn[triton]"
+    if spec.device.type != "cuda" and not (
+        spec.device.type == "cpu" and triton_interpreter_enabled()
+    ):
+        return (
+            f"the triton backend runs on CUDA tensors (or on CPU with TRITON_INTERPRET=1 "
+            f"exported before Python starts); got a {spec.device.type} tensor"
+        )
+    return kernels.refusal(spec)
+
+
+def resolve_backend(requested, spec):
+    """Decide which implementation runs `spec`.
+
+    Args:
+        requested: a backend name or None (see `requested_backend` for precedence).
+        spec: RecurrenceSpec of the call.
+    Returns:
+        (name, reason): name in {'reference', 'triton', 'torch'} and why it was chosen.
+    Raises:
+        BackendUnavailableError: an explicitly requested backend cannot run this call.
+    """
+    name = requested_backend(requested)
+    if name == "reference":
+        return name, "requested"
+    if name == "torch":
+        return name, "requested"
+    if name == "triton":
+        refusal = _triton_refusal(spec)
+        if refusal is not None:
+            raise BackendUnavailableError(f"fastrnn backend 'triton' cannot run this call: {refusal}")
+        return name, "requested"
+    if spec.device.type == "cuda":
+        refusal = _triton_refusal(spec)
+        choice = ("triton", "auto: CUDA tensor") if refusal is None else ("reference", refusal)
+    else:
+        choice = ("reference", f"auto: {spec.device.type} tensor")
+    _log_auto_choice(spec, *choice)
+    return choice
+
+
+def _log_auto_choice(spec, name, reason):
+    key = (spec.mode, spec.device.type, spec.dtype, name)
+    if key not in _logged_auto_choices:
+        _logged_auto_choices.add(key)
+        logger.info("fastrnn auto backend: %s %s %s -> %s (%s)", spec.mode, spec.device.type,
+                    spec.dtype, name, reason)

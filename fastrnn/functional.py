@@ -1,0 +1,239 @@
+"""Functional recurrent layers: per layer one input-projection GEMM, then the recurrence.
+
+Dimensions: T time, B batch, I input size, H hidden size, P projection size,
+H_out = P if P > 0 else H, L layers, D directions (2 if bidirectional else 1), G gates.
+
+`weights` is a sequence of L*D tuples `(w_ih, w_hh, b_ih, b_hh, w_hr)` in torch's order (layer-major,
+forward direction before reverse), with None for an absent bias or projection:
+    w_ih (G*H, I or D*H_out), w_hh (G*H, H_out), b_ih/b_hh (G*H,), w_hr (P, H).
+
+Inputs are time-major and padded; variable lengths are given as `lengths` (B,) and run inside the
+recurrence (a finished sequence's state freezes, its outputs are zero), never by shrinking the batch.
+"""
+
+import contextlib
+
+import torch
+import torch.nn.functional as F
+
+from fastrnn import native, reference
+from fastrnn.backends import RecurrenceSpec, resolve_backend
+
+MODES = ("LSTM", "GRU", "RNN_TANH", "RNN_RELU")
+
+
+def _implementation(name):
+    if name == "reference":
+        return reference
+    from fastrnn import kernels
+
+    return kernels
+
+
+def _projection_bias(mode, b_ih, b_hh):
+    """The bias folded into the input projection: both biases, except GRU's b_hh (inside r*(...))."""
+    if b_ih is None or mode == "GRU":
+        return b_ih
+    return b_ih + b_hh
+
+
+def _run_direction(impl, mode, layer_input, states, weight, lengths, reverse):
+    """One layer in one direction: (T, B, X) input -> output (T, B, H_out), final states list."""
+    w_ih, w_hh, b_ih, b_hh, w_hr = weight
+    gx = F.linear(layer_input, w_ih, _projection_bias(mode, b_ih, b_hh))
+    if mode == "LSTM":
+        output, h_n, c_n = impl.lstm_recurrence(gx, states[0], states[1], w_hh, w_hr, lengths, reverse)
+        return output, [h_n, c_n]
+    if mode == "GRU":
+        output, h_n = impl.gru_recurrence(gx, states[0], w_hh, b_hh, lengths, reverse)
+        return output, [h_n]
+    nonlinearity = "tanh" if mode == "RNN_TANH" else "relu"
+    output, h_n = impl.rnn_recurrence(gx, states[0], w_hh, nonlinearity, lengths, reverse)
+    return output, [h_n]
+
+
+def _run_layers(impl, mode, input, states, weights, bidirectional, dropout, training, lengths):
+    """Stacked (and bidirectional) recurrence; states are (L*D, B, X) tensors, returned likewise."""
+    directions = 2 if bidirectional else 1
+    num_layers = len(weights) // directions
+    finals = [[] for _ in states]
+    layer_input = input
+    for layer in range(num_layers):
+        outputs = []
+        for direction in range(directions):
+            index = layer * directions + direction
+            output, final = _run_direction(
+                impl, mode, layer_input, [s[index] for s in states], weights[index], lengths,
+                reverse=direction == 1,
+            )
+            outputs.append(output)
+            for collected, tensor in zip(finals, final):
+                collected.append(tensor)
+        layer_input = outputs[0] if directions == 1 else torch.cat(outputs, dim=2)
+        if dropout > 0 and training and layer < num_layers - 1:
+            layer_input = F.dropout(layer_input, dropout, training=True)
+    return layer_input, [torch.stack(collected) for collected in finals]
+
+
+def _autocast(tensors):
+    """Cast floating tensors to the active autocast dtype, as torch's RNN ops do under autocast."""
+    device_type = next(t.device.type for t in tensors if t is not None)
+    if not torch.is_autocast_enabled(device_type):
+        return tensors, False
+    dtype = torch.get_autocast_dtype(device_type)
+    cast = [t.to(dtype) if t is not None and t.is_floating_point() else t for t in tensors]
+    return cast, True
+
+
+def _check_lengths(lengths, steps, batch):
+    if lengths is None:
+        return None
+    lengths = torch.as_tensor(lengths, dtype=torch.int64)
+    if lengths.shape != (batch,):
+        raise ValueError(f"lengths must have shape ({batch},), got {tuple(lengths.shape)}")
+    if batch and (int(lengths.min()) < 1 or int(lengths.max()) > steps):
+        raise ValueError(
+            f"lengths must lie in [1, {steps}] (the padded sequence length), "
+            f"got min {int(lengths.min())} and max {int(lengths.max())}"
+        )
+    return lengths
+
+
+def _default_states(mode, input, weights, num_directions):
+    """Zero initial states (L*D, B, X) with the input's dtype and device."""
+    batch = input.shape[1]
+    count = len(weights)
+    w_hh = weights[0][1]
+    hidden = w_hh.shape[0] // {"LSTM": 4, "GRU": 3}.get(mode, 1)
+    h_width = w_hh.shape[1]
+    zeros = input.new_zeros
+    if mode == "LSTM":
+        return [zeros(count, batch, h_width), zeros(count, batch, hidden)]
+    return [zeros(count, batch, h_width)]
+
+
+def recurrent_stack(mode, input, states, weights, *, bidirectional=False, dropout=0.0,
+                    training=False, lengths=None, backend=None):
+    """Run a stack of recurrent layers of any mode; the body of `lstm`, `gru` and `rnn`.
+
+    Args:
+        mode: 'LSTM', 'GRU', 'RNN_TANH' or 'RNN_RELU'.
+        input: (T, B, I) time-major padded input.
+        states: list of initial states, each (L*D, B, X) ([h0, c0] for LSTM, [h0] otherwise),
+            or None for zeros.
+        weights: L*D tuples (w_ih, w_hh, b_ih, b_hh, w_hr), see the module docstring.
+        bidirectional, dropout, training: as torch.nn.LSTM (dropout after every layer but the last,
+            in training only).
+        lengths: optional (B,) int64 valid lengths, each in [1, T].
+        backend: a backend name or None (see fastrnn.backends).
+    Returns:
+        (output (T, B, D*H_out), list of final states each (L*D, B, X)).
+    """
+    if mode not in MODES:
+        raise ValueError(f"Unrecognized RNN mode: {mode}")
+    if input.shape[0] == 0:
+        raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
+    directions = 2 if bidirectional else 1
+    if states is None:
+        states = _default_states(mode, input, weights, directions)
+    lengths = _check_lengths(lengths, input.shape[0], input.shape[1])
+    flat = [input, *states] + [w for weight in weights for w in weight]
+    flat, autocast = _autocast(flat)
+    input, states = flat[0], flat[1 : 1 + len(states)]
+    weights = [tuple(flat[1 + len(states) + 5 * k : 1 + len(states) + 5 * (k + 1)])
+               for k in range(len(weights))]
+    w_hh, w_hr = weights[0][1], weights[0][4]
+    spec = RecurrenceSpec(
+        mode=mode, device=input.device, dtype=input.dtype,
+        hidden_size=states[-1].shape[-1] if mode == "LSTM" else w_hh.shape[1],
+        proj_size=0 if w_hr is None else w_hr.shape[0],
+    )
+    name, _ = resolve_backend(backend, spec)
+    with torch.autocast(input.device.type, enabled=False) if autocast else contextlib.nullcontext():
+        if name == "torch":
+            return native.recurrent_stack(mode, input, states, weights, bidirectional, dropout,
+                                          training, lengths)
+        if lengths is not None:
+            lengths = lengths.to(input.device)
+        return _run_layers(_implementation(name), mode, input, states, weights, bidirectional,
+                           dropout, training, lengths)
+
+
+def lstm(input, hx=None, weights=(), *, bidirectional=False, dropout=0.0, training=False,
+         lengths=None, backend=None):
+    """Multi-layer LSTM over a time-major padded batch.
+
+    Args:
+        input: (T, B, I).  hx: (h0 (L*D, B, H_out), c0 (L*D, B, H)) or None for zeros.
+        weights: L*D tuples (w_ih, w_hh, b_ih, b_hh, w_hr) (see the module docstring).
+        bidirectional, dropout, training, lengths, backend: see `recurrent_stack`.
+    Returns:
+        output (T, B, D*H_out), (h_n (L*D, B, H_out), c_n (L*D, B, H)).
+
+    Example:
+        >>> w_ih, w_hh = torch.randn(64, 8), torch.randn(64, 16)
+        >>> out, (h, c) = lstm(torch.randn(5, 3, 8), None, [(w_ih, w_hh, None, None, None)])
+        >>> out.shape, h.shape
+        (torch.Size([5, 3, 16]), torch.Size([1, 3, 16]))
+    """
+    output, (h_n, c_n) = recurrent_stack("LSTM", input, None if hx is None else list(hx), weights,
+                                         bidirectional=bidirectional, dropout=dropout,
+                                         training=training, lengths=lengths, backend=backend)
+    return output, (h_n, c_n)
+
+
+def gru(input, hx=None, weights=(), *, bidirectional=False, dropout=0.0, training=False,
+        lengths=None, backend=None):
+    """Multi-layer GRU over a time-major padded batch: input (T, B, I), hx (L*D, B, H) or None.
+
+    Returns output (T, B, D*H), h_n (L*D, B, H). Arguments as `lstm`.
+    """
+    output, (h_n,) = recurrent_stack("GRU", input, None if hx is None else [hx], weights,
+                                     bidirectional=bidirectional, dropout=dropout,
+                                     training=training, lengths=lengths, backend=backend)
+    return output, h_n
+
+
+def rnn(input, hx=None, weights=(), *, nonlinearity="tanh", bidirectional=False, dropout=0.0,
+        training=False, lengths=None, backend=None):
+    """Multi-layer Elman RNN (tanh or relu): input (T, B, I), hx (L*D, B, H) or None.
+
+    Returns output (T, B, D*H), h_n (L*D, B, H). Arguments as `lstm`.
+    """
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+    mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+    output, (h_n,) = recurrent_stack(mode, input, None if hx is None else [hx], weights,
+                                     bidirectional=bidirectional, dropout=dropout,
+                                     training=training, lengths=lengths, backend=backend)
+    return output, h_n
+
+
+def _cell(mode, input, states, w_ih, w_hh, b_ih, b_hh, backend):
+    """One step of a cell as a length-1 recurrence, so every backend serves cells too.
+
+    input (B, I), states list of (B, X) -> list of new states (B, X).
+    """
+    lifted = [s.unsqueeze(0) for s in states]
+    _, finals = recurrent_stack(mode, input.unsqueeze(0), lifted, [(w_ih, w_hh, b_ih, b_hh, None)],
+                                backend=backend)
+    return [f.squeeze(0) for f in finals]
+
+
+def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, backend=None):
+    """One LSTM step: input (B, I), hx (h (B, H), c (B, H)) -> (h' (B, H), c' (B, H))."""
+    h, c = _cell("LSTM", input, list(hx), w_ih, w_hh, b_ih, b_hh, backend)
+    return h, c
+
+
+def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, backend=None):
+    """One GRU step: input (B, I), hx (B, H) -> h' (B, H)."""
+    return _cell("GRU", input, [hx], w_ih, w_hh, b_ih, b_hh, backend)[0]
+
+
+def rnn_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", backend=None):
+    """One Elman RNN step: input (B, I), hx (B, H) -> h' (B, H)."""
+    if nonlinearity not in ("tanh", "relu"):
+        raise RuntimeError(f"Unknown nonlinearity: {nonlinearity}")
+    mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+    return _cell(mode, input, [hx], w_ih, w_hh, b_ih, b_hh, backend)[0]

@@ -1,0 +1,43 @@
+"""The 'torch' backend: torch's own RNN ops run with our parameters (cuDNN on CUDA, ATen on CPU).
+
+It is the baseline every benchmark measures against and an explicit escape hatch; `auto` never
+picks it. Variable lengths go through torch's PackedSequence path, as `torch.nn` does.
+"""
+
+from torch import _VF
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+_STACK_OPS = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
+
+
+def _call(mode, data, batch_sizes, states, flat, has_biases, num_layers, dropout, training,
+          bidirectional):
+    op = _STACK_OPS[mode]
+    hx = tuple(states) if mode == "LSTM" else states[0]
+    if batch_sizes is None:
+        result = op(data, hx, flat, has_biases, num_layers, dropout, training, bidirectional, False)
+    else:
+        result = op(data, batch_sizes, hx, flat, has_biases, num_layers, dropout, training,
+                    bidirectional)
+    return result[0], list(result[1:])
+
+
+def recurrent_stack(mode, input, states, weights, bidirectional, dropout, training, lengths):
+    """Same contract as fastrnn.functional.recurrent_stack (already validated and cast).
+
+    input (T, B, I); states list of (L*D, B, X); weights L*D tuples; lengths (B,) or None.
+    Returns (output (T, B, D*H_out), list of final states).
+    """
+    flat = [w for weight in weights for w in weight if w is not None]
+    has_biases = weights[0][2] is not None
+    num_layers = len(weights) // (2 if bidirectional else 1)
+    args = (has_biases, num_layers, dropout, training, bidirectional)
+    if lengths is None:
+        return _call(mode, input, None, states, flat, *args)
+    packed = pack_padded_sequence(input, lengths.cpu(), enforce_sorted=False)
+    sorted_states = [s.index_select(1, packed.sorted_indices) for s in states]
+    data, finals = _call(mode, packed.data, packed.batch_sizes, sorted_states, flat, *args)
+    output = PackedSequence(data, packed.batch_sizes, packed.sorted_indices,
+                            packed.unsorted_indices)
+    padded, _ = pad_packed_sequence(output, total_length=input.shape[0])
+    return padded, [f.index_select(1, packed.unsorted_indices) for f in finals]
