@@ -1,0 +1,7 @@
+"""`python -m fastrnn ...` is the `fastrnn` command."""
+
+import sys
+
+from fastrnn.cli import main
+
+sys.exit(main())
