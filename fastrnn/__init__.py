@@ -8,11 +8,22 @@ Triton kernels.
 
 from fastrnn import functional
 from fastrnn.backends import BackendUnavailableError, resolve_backend, use_backend
+from fastrnn.convert import convert
+from fastrnn.modules import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
     "BackendUnavailableError",
+    "GRUCell",
+    "LSTMCell",
+    "RNNBase",
+    "RNNCell",
+    "RNNCellBase",
+    "convert",
     "functional",
     "resolve_backend",
     "use_backend",

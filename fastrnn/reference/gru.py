@@ -24,8 +24,8 @@ def gru_step(gx_t, h, w_hh, b_hh=None):
         h_t (B, H).
     """
     gh = h @ w_hh.t() if b_hh is None else torch.addmm(b_hh, h, w_hh.t())
-    x_r, x_z, x_n = gx_t.chunk(3, 1)
-    h_r, h_z, h_n = gh.chunk(3, 1)
+    x_r, x_z, x_n = gx_t.tensor_split(3, dim=1)
+    h_r, h_z, h_n = gh.tensor_split(3, dim=1)
     r = torch.sigmoid(x_r + h_r)
     z = torch.sigmoid(x_z + h_z)
     n = torch.tanh(x_n + r * h_n)

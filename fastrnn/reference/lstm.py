@@ -24,7 +24,7 @@ def lstm_step(gx_t, h, c, w_hh, w_hr=None):
         (h_t (B, H_out), c_t (B, H)).
     """
     gates = torch.addmm(gx_t, h, w_hh.t())
-    i, f, g, o = gates.chunk(4, 1)
+    i, f, g, o = gates.tensor_split(4, dim=1)
     c_t = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     h_t = torch.sigmoid(o) * torch.tanh(c_t)
     if w_hr is not None:

@@ -1,0 +1,623 @@
+"""Drop-in replacements for torch.nn.LSTM / GRU / RNN and the three cells.
+
+Same constructor (positional order included), parameter names and registration order, init,
+`state_dict`, outputs, PackedSequence handling and error messages as torch.nn (the contract is
+shared/torch-rnn-contract.md), plus one keyword argument: `backend` (see fastrnn.backends).
+
+Dimensions: T time, B batch, I input size, H hidden size, P proj_size, H_out = P or H,
+L num_layers, D directions, G gates (LSTM 4, GRU 3, RNN 1).
+
+These classes are deliberately not subclasses of torch.nn.LSTM & co.: Dynamo graph-breaks on
+those, and their forward would be bypassed by code that dispatches on type. Weights are read by
+attribute name at every forward, so `torch.func.functional_call`, parametrizations, weight norm
+and WeightDrop-style tensor assignment all act on the next call.
+"""
+
+import math
+import numbers
+import warnings
+
+import torch
+from torch import nn
+from torch.nn import init
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from fastrnn import functional
+from fastrnn.backends import canonical_name
+
+__all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNBase", "RNNCell", "RNNCellBase"]
+
+GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
+# Where each parameter goes in the (w_ih, w_hh, b_ih, b_hh, w_hr) tuple functional expects.
+_SLOTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+
+
+def _check_constructor_args(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                            proj_size):
+    """RNNBase's validation, in torch's order and with torch 2.13's messages."""
+    if (not isinstance(dropout, numbers.Number) or not 0 <= dropout <= 1
+            or isinstance(dropout, bool)):
+        raise ValueError(
+            "dropout should be a number in range [0, 1] representing the probability of an "
+            "element being zeroed"
+        )
+    if dropout > 0 and num_layers == 1:
+        warnings.warn(
+            "dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
+            f"expects num_layers greater than 1, but got dropout={dropout} and "
+            f"num_layers={num_layers}",
+            stacklevel=4,
+        )
+    if not isinstance(bias, bool):
+        raise TypeError(f"bias should be of type bool, got: {type(bias).__name__}")
+    if not isinstance(batch_first, bool):
+        raise TypeError(f"batch_first should be of type bool, got: {type(batch_first).__name__}")
+    if not isinstance(input_size, int):
+        raise TypeError(f"input_size should be of type int, got: {type(input_size).__name__}")
+    if input_size <= 0:
+        raise ValueError("input_size must be greater than zero")
+    if not isinstance(hidden_size, int):
+        raise TypeError(f"hidden_size should be of type int, got: {type(hidden_size).__name__}")
+    if hidden_size <= 0:
+        raise ValueError("hidden_size must be greater than zero")
+    if num_layers <= 0:
+        raise ValueError("num_layers must be greater than zero")
+    if proj_size < 0:
+        raise ValueError("proj_size should be a positive integer or zero to disable projections")
+    if proj_size >= hidden_size:
+        raise ValueError("proj_size has to be smaller than hidden_size")
+    if mode not in GATES:
+        raise ValueError("Unrecognized RNN mode: " + mode)
+
+
+class RNNBase(nn.Module):
+    """Shared machinery of LSTM, GRU and RNN: parameters, argument checks, input styles.
+
+    Args (as torch.nn.RNNBase): mode ('LSTM' | 'GRU' | 'RNN_TANH' | 'RNN_RELU'), input_size,
+    hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0, bidirectional=False,
+    proj_size=0, device=None, dtype=None; plus backend='auto' ('auto' defers to
+    fastrnn.use_backend and FASTRNN_BACKEND; see fastrnn.backends).
+    """
+
+    __constants__ = ["mode", "input_size", "hidden_size", "num_layers", "bias", "batch_first",
+                     "dropout", "bidirectional", "proj_size"]
+
+    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None,
+                 backend="auto"):
+        factory_kwargs = {"device": device, "dtype": dtype}
+        super().__init__()
+        self.mode = mode
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.proj_size = proj_size
+        _check_constructor_args(mode, input_size, hidden_size, num_layers, bias, batch_first,
+                                dropout, proj_size)
+        canonical_name(backend)
+        self.backend = backend
+
+        gate_size = GATES[mode] * hidden_size
+        num_directions = 2 if bidirectional else 1
+        real_hidden_size = proj_size if proj_size > 0 else hidden_size
+        self._flat_weights_names = []
+        self._all_weights = []
+        for layer in range(num_layers):
+            for direction in range(num_directions):
+                layer_input_size = input_size if layer == 0 else real_hidden_size * num_directions
+                shapes = {
+                    "weight_ih": (gate_size, layer_input_size),
+                    "weight_hh": (gate_size, real_hidden_size),
+                }
+                if bias:
+                    shapes["bias_ih"] = (gate_size,)
+                    shapes["bias_hh"] = (gate_size,)
+                if proj_size > 0:
+                    shapes["weight_hr"] = (proj_size, hidden_size)
+                suffix = "_reverse" if direction == 1 else ""
+                names = []
+                for kind, shape in shapes.items():
+                    name = f"{kind}_l{layer}{suffix}"
+                    setattr(self, name, nn.Parameter(torch.empty(shape, **factory_kwargs)))
+                    names.append(name)
+                self._flat_weights_names.extend(names)
+                self._all_weights.append(names)
+        self.reset_parameters()
+
+    # -- parameters ---------------------------------------------------------------------------
+
+    def reset_parameters(self):
+        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+        for weight in self.parameters():
+            init.uniform_(weight, -stdv, stdv)
+
+    @property
+    def _flat_weights(self):
+        """Current weight tensors in registration order (None for a deleted attribute)."""
+        return [getattr(self, name, None) for name in self._flat_weights_names]
+
+    @property
+    def all_weights(self):
+        """List per layer and direction of that layer's weight tensors, as torch.nn."""
+        return [[getattr(self, name) for name in names] for names in self._all_weights]
+
+    def flatten_parameters(self):
+        """Kept for drop-in compatibility; a no-op.
+
+        fastrnn reads every weight by attribute at each forward and needs no flat buffer, so
+        weight sharing and tying are never broken by it.
+        """
+        return None
+
+    def _layer_weights(self):
+        """L*D tuples (w_ih, w_hh, b_ih, b_hh, w_hr), read by attribute now."""
+        weights = []
+        for names in self._all_weights:
+            by_kind = {name.rsplit("_l", 1)[0]: name for name in names}
+            weights.append(tuple(
+                getattr(self, by_kind[kind]) if kind in by_kind else None for kind in _SLOTS
+            ))
+        return weights
+
+    def _replicate_for_data_parallel(self):
+        replica = super()._replicate_for_data_parallel()
+        replica._flat_weights_names = replica._flat_weights_names[:]
+        replica._all_weights = [names[:] for names in replica._all_weights]
+        return replica
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        # Pickles from before proj_size (torch <= 1.7 layout) and before the backend option.
+        self.__dict__.setdefault("proj_size", 0)
+        self.__dict__.setdefault("backend", "auto")
+
+    # -- argument checks (public-ish in torch: subclasses override them) ----------------------
+
+    def check_input(self, input, batch_sizes):
+        weight_dtype = self._flat_weights[0].dtype
+        if input.dtype != weight_dtype and not torch._C._is_any_autocast_enabled():
+            raise ValueError(
+                f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight_dtype}). "
+                f"Convert input: input.to({weight_dtype}), or convert model: "
+                f"model.to({input.dtype})"
+            )
+        expected_input_dim = 2 if batch_sizes is not None else 3
+        if input.dim() != expected_input_dim:
+            raise RuntimeError(f"input must have {expected_input_dim} dimensions, got {input.dim()}")
+        if self.input_size != input.size(-1):
+            raise RuntimeError(
+                f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
+                f"got {input.size(-1)}"
+            )
+
+    def get_expected_hidden_size(self, input, batch_sizes):
+        if batch_sizes is not None:
+            mini_batch = int(batch_sizes[0])
+        else:
+            mini_batch = input.size(0) if self.batch_first else input.size(1)
+        num_directions = 2 if self.bidirectional else 1
+        width = self.proj_size if self.proj_size > 0 else self.hidden_size
+        return (self.num_layers * num_directions, mini_batch, width)
+
+    def check_hidden_size(self, hx, expected_hidden_size, msg="Expected hidden size {}, got {}"):
+        if hx.size() != expected_hidden_size:
+            raise RuntimeError(msg.format(expected_hidden_size, list(hx.size())))
+
+    def check_forward_args(self, input, hidden, batch_sizes):
+        self.check_input(input, batch_sizes)
+        self.check_hidden_size(hidden, self.get_expected_hidden_size(input, batch_sizes))
+
+    def permute_hidden(self, hx, permutation):
+        if permutation is None:
+            return hx
+        return hx.index_select(1, permutation)
+
+    def extra_repr(self):
+        s = "{input_size}, {hidden_size}"
+        if self.proj_size != 0:
+            s += ", proj_size={proj_size}"
+        if self.num_layers != 1:
+            s += ", num_layers={num_layers}"
+        if self.bias is not True:
+            s += ", bias={bias}"
+        if self.batch_first is not False:
+            s += ", batch_first={batch_first}"
+        if self.dropout != 0:
+            s += ", dropout={dropout}"
+        if self.bidirectional is not False:
+            s += ", bidirectional={bidirectional}"
+        if self.backend != "auto":
+            s += ", backend={backend!r}"
+        return s.format(**self.__dict__)
+
+    # -- forward ------------------------------------------------------------------------------
+
+    def _states_list(self, hx):
+        """The initial states as a list: [h] for GRU/RNN, [h, c] for LSTM."""
+        return [hx]
+
+    def _states_result(self, states):
+        return states[0]
+
+    def _zero_states(self, batch, like):
+        num_directions = 2 if self.bidirectional else 1
+        return like.new_zeros(self.num_layers * num_directions, batch, self.hidden_size)
+
+    def _check_unbatched_hx(self, hx, is_batched):
+        """torch's dimension checks on a user hx for GRU/RNN; LSTM overrides."""
+        if is_batched and hx.dim() != 3:
+            raise RuntimeError(
+                f"For batched 3-D input, hx should also be 3-D but got {hx.dim()}-D tensor"
+            )
+        if not is_batched and hx.dim() != 2:
+            raise RuntimeError(
+                f"For unbatched 2-D input, hx should also be 2-D but got {hx.dim()}-D tensor"
+            )
+
+    def _unsqueeze_hx(self, hx):
+        return hx.unsqueeze(1)
+
+    def _squeeze_result(self, hidden):
+        return hidden.squeeze(1)
+
+    def _input_dim_error(self, dim):
+        name = "RNN" if self.mode.startswith("RNN") else self.mode
+        tail = " tensor instead" if self.mode.startswith("RNN") else " instead"
+        return ValueError(f"{name}: Expected input to be 2D or 3D, got {dim}D{tail}")
+
+    def _run(self, input, hx, lengths):
+        """input (T, B, I) time-major; hx as the module's state type; -> (output, hidden)."""
+        output, states = functional.recurrent_stack(
+            self.mode, input, self._states_list(hx), self._layer_weights(),
+            bidirectional=bool(self.bidirectional), dropout=self.dropout, training=self.training,
+            lengths=lengths, backend=self.backend,
+        )
+        return output, self._states_result(states)
+
+    def _forward_packed(self, packed, hx):
+        data, batch_sizes, sorted_indices, unsorted_indices = packed
+        if hx is None:
+            hx = self._zero_states(int(batch_sizes[0]), data)
+        # fastrnn runs the batch in the user's order (lengths masked inside the recurrence), so the
+        # user's hx needs no permutation; its shape is the same in either order.
+        self.check_forward_args(data, hx, batch_sizes)
+        padded, lengths = pad_packed_sequence(packed)
+        output, hidden = self._run(padded, hx, lengths)
+        if sorted_indices is not None:
+            output = output.index_select(1, sorted_indices.to(output.device))
+            lengths = lengths.index_select(0, sorted_indices.cpu())
+        output_data = pack_padded_sequence(output, lengths, enforce_sorted=True).data
+        return PackedSequence(output_data, batch_sizes, sorted_indices, unsorted_indices), hidden
+
+    def forward(self, input, hx=None):
+        """Run the layer.
+
+        Args:
+            input: (T, B, I) (or (B, T, I) with batch_first), (T, I) unbatched, or a
+                PackedSequence.
+            hx: initial state(s) shaped (L*D, B, H_out) ((L*D, H_out) unbatched), zeros if None;
+                LSTM takes (h_0, c_0) with c_0 (L*D, B, H).
+        Returns:
+            (output, h_n) for GRU/RNN, (output, (h_n, c_n)) for LSTM; output (T, B, D*H_out)
+            (batch_first: (B, T, D*H_out); packed input: a PackedSequence).
+        """
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
+        if input.dim() not in (2, 3):
+            raise self._input_dim_error(input.dim())
+        is_batched = input.dim() == 3
+        batch_dim = 0 if self.batch_first else 1
+        if not is_batched:
+            input = input.unsqueeze(batch_dim)
+        if hx is not None:
+            self._check_unbatched_hx(hx, is_batched)
+            if not is_batched:
+                hx = self._unsqueeze_hx(hx)
+        else:
+            hx = self._zero_states(input.size(batch_dim), input)
+        self.check_forward_args(input, hx, None)
+        time_major = input.transpose(0, 1) if self.batch_first else input
+        output, hidden = self._run(time_major, hx, None)
+        if self.batch_first:
+            output = output.transpose(0, 1)
+        if not is_batched:
+            output = output.squeeze(batch_dim)
+            hidden = self._squeeze_result(hidden)
+        return output, hidden
+
+
+class RNN(RNNBase):
+    """Drop-in torch.nn.RNN (Elman, tanh or relu).
+
+    RNN(input_size, hidden_size, num_layers=1, nonlinearity='tanh', bias=True, batch_first=False,
+        dropout=0.0, bidirectional=False, device=None, dtype=None, backend='auto')
+
+    Example:
+        >>> rnn = RNN(10, 20, 2)
+        >>> output, h_n = rnn(torch.randn(5, 3, 10))
+        >>> output.shape, h_n.shape
+        (torch.Size([5, 3, 20]), torch.Size([2, 3, 20]))
+    """
+
+    def __init__(self, *args, **kwargs):
+        if "proj_size" in kwargs:
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        # nonlinearity is the 4th positional argument of torch.nn.RNN, not of RNNBase.
+        if len(args) > 3:
+            self.nonlinearity = args[3]
+            args = args[:3] + args[4:]
+        else:
+            self.nonlinearity = kwargs.pop("nonlinearity", "tanh")
+        if self.nonlinearity == "tanh":
+            mode = "RNN_TANH"
+        elif self.nonlinearity == "relu":
+            mode = "RNN_RELU"
+        else:
+            raise ValueError(
+                f"Unknown nonlinearity '{self.nonlinearity}'. Select from 'tanh' or 'relu'."
+            )
+        super().__init__(mode, *args, **kwargs)
+
+
+class GRU(RNNBase):
+    """Drop-in torch.nn.GRU (gates r, z, n; b_hn inside r * (W_hn h + b_hn)).
+
+    GRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+        bidirectional=False, device=None, dtype=None, backend='auto')
+
+    Example:
+        >>> gru = GRU(10, 20, 2, batch_first=True)
+        >>> output, h_n = gru(torch.randn(3, 5, 10))
+        >>> output.shape
+        torch.Size([3, 5, 20])
+    """
+
+    def __init__(self, *args, **kwargs):
+        if "proj_size" in kwargs:
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        super().__init__("GRU", *args, **kwargs)
+
+
+class LSTM(RNNBase):
+    """Drop-in torch.nn.LSTM (gates i, f, g, o; optional projection proj_size).
+
+    LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+         bidirectional=False, proj_size=0, device=None, dtype=None, backend='auto')
+
+    Example:
+        >>> lstm = LSTM(10, 20, 2)
+        >>> output, (h_n, c_n) = lstm(torch.randn(5, 3, 10))
+        >>> output.shape, c_n.shape
+        (torch.Size([5, 3, 20]), torch.Size([2, 3, 20]))
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__("LSTM", *args, **kwargs)
+
+    def get_expected_cell_size(self, input, batch_sizes):
+        if batch_sizes is not None:
+            mini_batch = int(batch_sizes[0])
+        else:
+            mini_batch = input.size(0) if self.batch_first else input.size(1)
+        num_directions = 2 if self.bidirectional else 1
+        return (self.num_layers * num_directions, mini_batch, self.hidden_size)
+
+    def check_forward_args(self, input, hidden, batch_sizes):
+        self.check_input(input, batch_sizes)
+        self.check_hidden_size(hidden[0], self.get_expected_hidden_size(input, batch_sizes),
+                               "Expected hidden[0] size {}, got {}")
+        self.check_hidden_size(hidden[1], self.get_expected_cell_size(input, batch_sizes),
+                               "Expected hidden[1] size {}, got {}")
+
+    def permute_hidden(self, hx, permutation):
+        if permutation is None:
+            return hx
+        return hx[0].index_select(1, permutation), hx[1].index_select(1, permutation)
+
+    def _states_list(self, hx):
+        return [hx[0], hx[1]]
+
+    def _states_result(self, states):
+        return states[0], states[1]
+
+    def _zero_states(self, batch, like):
+        num_directions = 2 if self.bidirectional else 1
+        width = self.proj_size if self.proj_size > 0 else self.hidden_size
+        count = self.num_layers * num_directions
+        return like.new_zeros(count, batch, width), like.new_zeros(count, batch, self.hidden_size)
+
+    def _check_unbatched_hx(self, hx, is_batched):
+        dims = (hx[0].dim(), hx[1].dim())
+        expected, kind = (3, "batched 3-D") if is_batched else (2, "unbatched 2-D")
+        if dims != (expected, expected):
+            raise RuntimeError(
+                f"For {kind} input, hx and cx should also be {expected}-D but got "
+                f"({dims[0]}-D, {dims[1]}-D) tensors"
+            )
+
+    def _unsqueeze_hx(self, hx):
+        return hx[0].unsqueeze(1), hx[1].unsqueeze(1)
+
+    def _squeeze_result(self, hidden):
+        return hidden[0].squeeze(1), hidden[1].squeeze(1)
+
+
+class RNNCellBase(nn.Module):
+    """Shared machinery of the cells: parameters (bias_ih/bias_hh None when bias=False), init.
+
+    Like torch.nn.RNNCellBase it does no constructor validation (a zero hidden size is allowed).
+    """
+
+    __constants__ = ["input_size", "hidden_size", "bias"]
+    _label = "RNNCell"
+
+    def __init__(self, input_size, hidden_size, bias, num_chunks, device=None, dtype=None,
+                 backend="auto"):
+        factory_kwargs = {"device": device, "dtype": dtype}
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.bias = bias
+        canonical_name(backend)
+        self.backend = backend
+        self.weight_ih = nn.Parameter(
+            torch.empty((num_chunks * hidden_size, input_size), **factory_kwargs))
+        self.weight_hh = nn.Parameter(
+            torch.empty((num_chunks * hidden_size, hidden_size), **factory_kwargs))
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(num_chunks * hidden_size, **factory_kwargs))
+            self.bias_hh = nn.Parameter(torch.empty(num_chunks * hidden_size, **factory_kwargs))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def extra_repr(self):
+        s = "{input_size}, {hidden_size}"
+        if "bias" in self.__dict__ and self.bias is not True:
+            s += ", bias={bias}"
+        if "nonlinearity" in self.__dict__ and self.nonlinearity != "tanh":
+            s += ", nonlinearity={nonlinearity}"
+        if self.backend != "auto":
+            s += ", backend={backend!r}"
+        return s.format(**self.__dict__)
+
+    def reset_parameters(self):
+        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+        for weight in self.parameters():
+            init.uniform_(weight, -stdv, stdv)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.__dict__.setdefault("backend", "auto")
+
+    def _check_dims(self, input, hx_list, hidden_name):
+        if input.dim() not in (1, 2):
+            raise ValueError(
+                f"{self._label}: Expected input to be 1D or 2D, got {input.dim()}D instead")
+        for index, value in enumerate(hx_list):
+            if value.dim() not in (1, 2):
+                name = hidden_name.format(index)
+                raise ValueError(
+                    f"{self._label}: Expected {name} to be 1D or 2D, got {value.dim()}D instead")
+
+    def _prepare(self, input, hx_list):
+        """torch's batching rules, then ATen's size checks; returns (input, hx_list, is_batched)."""
+        is_batched = input.dim() == 2
+        if not is_batched:
+            input = input.unsqueeze(0)
+            hx_list = [h.unsqueeze(0) for h in hx_list]
+        if input.size(1) != self.input_size:
+            raise RuntimeError(
+                f"input has inconsistent input_size: got {input.size(1)} "
+                f"expected {self.input_size}")
+        for label, h in enumerate(hx_list):
+            if input.size(0) != h.size(0):
+                raise RuntimeError(f"Input batch size {input.size(0)} doesn't match hidden{label} "
+                                   f"batch size {h.size(0)}")
+            if h.size(1) != self.hidden_size:
+                raise RuntimeError(f"hidden{label} has inconsistent hidden_size: got {h.size(1)}, "
+                                   f"expected {self.hidden_size}")
+            if h.dim() != 2:
+                # A 1-D input with 2-D hx passes torch's checks only when the sizes happen to line
+                # up; refuse it instead of broadcasting into a wrong result.
+                raise RuntimeError(f"hidden{label} must be 1-D for 1-D input, got {h.dim() - 1}-D")
+        return input, hx_list, is_batched
+
+    def _zeros(self, input):
+        batch = input.size(0) if input.dim() == 2 else 1
+        shape = (batch, self.hidden_size) if input.dim() == 2 else (self.hidden_size,)
+        return input.new_zeros(shape)
+
+
+class RNNCell(RNNCellBase):
+    """Drop-in torch.nn.RNNCell: h' = tanh|relu(x W_ih^T + b_ih + h W_hh^T + b_hh).
+
+    RNNCell(input_size, hidden_size, bias=True, nonlinearity='tanh', device=None, dtype=None,
+            backend='auto'); forward(input (B, I) or (I,), hx (B, H) or (H,) or None) -> h'.
+
+    Example:
+        >>> cell = RNNCell(10, 20)
+        >>> cell(torch.randn(3, 10)).shape
+        torch.Size([3, 20])
+    """
+
+    __constants__ = ["input_size", "hidden_size", "bias", "nonlinearity"]
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None,
+                 dtype=None, backend="auto"):
+        super().__init__(input_size, hidden_size, bias, num_chunks=1, device=device, dtype=dtype,
+                         backend=backend)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input, hx=None):
+        self._check_dims(input, [] if hx is None else [hx], "hidden")
+        hx = self._zeros(input) if hx is None else hx
+        input, (hx,), is_batched = self._prepare(input, [hx])
+        out = functional.rnn_cell(input, hx, self.weight_ih, self.weight_hh, self.bias_ih,
+                                  self.bias_hh, nonlinearity=self.nonlinearity,
+                                  backend=self.backend)
+        return out if is_batched else out.squeeze(0)
+
+
+class LSTMCell(RNNCellBase):
+    """Drop-in torch.nn.LSTMCell.
+
+    LSTMCell(input_size, hidden_size, bias=True, device=None, dtype=None, backend='auto');
+    forward(input (B, I) or (I,), hx (h (B, H), c (B, H)) or None) -> (h', c').
+
+    Example:
+        >>> cell = LSTMCell(10, 20)
+        >>> h, c = cell(torch.randn(3, 10))
+        >>> h.shape
+        torch.Size([3, 20])
+    """
+
+    _label = "LSTMCell"
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None,
+                 backend="auto"):
+        super().__init__(input_size, hidden_size, bias, num_chunks=4, device=device, dtype=dtype,
+                         backend=backend)
+
+    def forward(self, input, hx=None):
+        self._check_dims(input, [] if hx is None else list(hx), "hx[{}]")
+        if hx is None:
+            zeros = self._zeros(input)
+            hx = (zeros, zeros)
+        input, (h, c), is_batched = self._prepare(input, [hx[0], hx[1]])
+        h, c = functional.lstm_cell(input, (h, c), self.weight_ih, self.weight_hh, self.bias_ih,
+                                    self.bias_hh, backend=self.backend)
+        return (h, c) if is_batched else (h.squeeze(0), c.squeeze(0))
+
+
+class GRUCell(RNNCellBase):
+    """Drop-in torch.nn.GRUCell.
+
+    GRUCell(input_size, hidden_size, bias=True, device=None, dtype=None, backend='auto');
+    forward(input (B, I) or (I,), hx (B, H) or (H,) or None) -> h'.
+
+    Example:
+        >>> cell = GRUCell(10, 20)
+        >>> cell(torch.randn(10)).shape
+        torch.Size([20])
+    """
+
+    _label = "GRUCell"
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None,
+                 backend="auto"):
+        super().__init__(input_size, hidden_size, bias, num_chunks=3, device=device, dtype=dtype,
+                         backend=backend)
+
+    def forward(self, input, hx=None):
+        self._check_dims(input, [] if hx is None else [hx], "hidden")
+        hx = self._zeros(input) if hx is None else hx
+        input, (hx,), is_batched = self._prepare(input, [hx])
+        out = functional.gru_cell(input, hx, self.weight_ih, self.weight_hh, self.bias_ih,
+                                  self.bias_hh, backend=self.backend)
+        return out if is_batched else out.squeeze(0)
