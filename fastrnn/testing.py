@@ -53,7 +53,9 @@ def compare(actual, expected, name="tensor", dtype=None):
     """Compare `actual` with `expected` under the tolerance of `dtype` (default: actual's dtype)."""
     tolerance = TOLERANCES[dtype or actual.dtype]
     if actual.shape != expected.shape:
-        raise AssertionError(f"{name}: shape {tuple(actual.shape)} != expected {tuple(expected.shape)}")
+        raise AssertionError(
+            f"{name}: shape {tuple(actual.shape)} != expected {tuple(expected.shape)}"
+        )
     a = actual.detach().to(torch.float64).cpu()
     e = expected.detach().to(torch.float64).cpu()
     finite = bool(torch.equal(torch.isfinite(a), torch.isfinite(e)))
