@@ -26,9 +26,11 @@ def run_recurrence(step, gx, state, lengths=None, reverse=False):
     steps = gx.shape[0]
     masks = step_masks(lengths, steps, gx)
     outputs = [None] * steps
+    # unbind, not gx[t]: the backward of T selects would build T full-size (T, B, X) gradients.
+    inputs = gx.unbind(0)
     order = range(steps - 1, -1, -1) if reverse else range(steps)
     for t in order:
-        new_state = step(gx[t], state)
+        new_state = step(inputs[t], state)
         if masks is None:
             state = new_state
             outputs[t] = new_state[0]

@@ -24,9 +24,12 @@ def lstm_step(gx_t, h, c, w_hh, w_hr=None):
         (h_t (B, H_out), c_t (B, H)).
     """
     gates = torch.addmm(gx_t, h, w_hh.t())
-    i, f, g, o = gates.tensor_split(4, dim=1)
-    c_t = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    h_t = torch.sigmoid(o) * torch.tanh(c_t)
+    # One sigmoid over all four gate blocks is cheaper on the CPU than three over strided slices;
+    # the g block's sigmoid is simply unused.
+    i, f, _, o = torch.sigmoid(gates).tensor_split(4, dim=1)
+    g = torch.tanh(gates.tensor_split(4, dim=1)[2])
+    c_t = f * c + i * g
+    h_t = o * torch.tanh(c_t)
     if w_hr is not None:
         h_t = h_t @ w_hr.t()
     return h_t, c_t
