@@ -76,12 +76,16 @@ def _run_layers(impl, mode, input, states, weights, bidirectional, dropout, trai
 
 
 def _autocast(tensors):
-    """Cast floating tensors to the active autocast dtype, as torch's RNN ops do under autocast."""
+    """Cast floating tensors to the active autocast dtype, as torch's RNN ops do under autocast.
+
+    float64 tensors are not eligible and stay float64, as in autocast's own casts.
+    """
     device_type = next(t.device.type for t in tensors if t is not None)
     if not torch.is_autocast_enabled(device_type):
         return tensors, False
     dtype = torch.get_autocast_dtype(device_type)
-    cast = [t.to(dtype) if t is not None and t.is_floating_point() else t for t in tensors]
+    cast = [t.to(dtype) if t is not None and t.is_floating_point() and t.dtype != torch.float64
+            else t for t in tensors]
     return cast, True
 
 

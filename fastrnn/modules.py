@@ -305,6 +305,10 @@ class RNNBase(nn.Module):
             (output, h_n) for GRU/RNN, (output, (h_n, c_n)) for LSTM; output (T, B, D*H_out)
             (batch_first: (B, T, D*H_out); packed input: a PackedSequence).
         """
+        if not isinstance(self, (RNN, GRU, LSTM)):
+            # torch.nn.RNNBase has no forward of its own: only LSTM, GRU and RNN run.
+            raise NotImplementedError(
+                f'Module [{type(self).__name__}] is missing the required "forward" function')
         if isinstance(input, PackedSequence):
             return self._forward_packed(input, hx)
         if input.dim() not in (2, 3):

@@ -4,6 +4,9 @@ It is the baseline every benchmark measures against and an explicit escape hatch
 picks it. Variable lengths go through torch's PackedSequence path, as `torch.nn` does.
 """
 
+import contextlib
+
+import torch
 from torch import _VF
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
@@ -14,6 +17,27 @@ def _call(mode, data, batch_sizes, states, flat, has_biases, num_layers, dropout
           bidirectional):
     op = _STACK_OPS[mode]
     hx = tuple(states) if mode == "LSTM" else states[0]
+    # oneDNN cannot build a zero-width RNN primitive (LSTMCell(I, 0) runs here as a one-step
+    # stack); ATen's own CPU path handles it, as torch.nn's cell ops do.
+    zero_width = any(s.shape[-1] == 0 for s in states)
+    with _without_onednn() if zero_width else contextlib.nullcontext():
+        return _run_op(op, data, batch_sizes, hx, flat, has_biases, num_layers, dropout,
+                       training, bidirectional)
+
+
+@contextlib.contextmanager
+def _without_onednn():
+    # The raw switch: torch.backends.mkldnn.flags() also resets the TF32 and determinism flags.
+    previous = torch._C._get_mkldnn_enabled()
+    torch._C._set_mkldnn_enabled(False)
+    try:
+        yield
+    finally:
+        torch._C._set_mkldnn_enabled(previous)
+
+
+def _run_op(op, data, batch_sizes, hx, flat, has_biases, num_layers, dropout, training,
+            bidirectional):
     if batch_sizes is None:
         result = op(data, hx, flat, has_biases, num_layers, dropout, training, bidirectional, False)
     else:

@@ -1,0 +1,103 @@
+"""Runs a micro grid: for every case and provider, the parity gate, then each mode timed.
+
+Each (case, provider, mode) becomes one row with a status:
+    ok             parity passed and timed
+    parity_failed  timed, but the gate failed: the row gets no speedup
+    unavailable    the provider cannot run here (no CUDA, backend refused); the reason is recorded
+    error          the provider raised; the message is recorded and the grid goes on
+"""
+
+import traceback
+
+import torch
+from tqdm.auto import tqdm
+
+from benchmarks import parity, timing
+from benchmarks.cases import DTYPE_SHORT
+from benchmarks.providers import Unavailable
+from benchmarks.workload import Workload
+from fastrnn.backends import BackendUnavailableError
+
+UNAVAILABLE = (Unavailable, BackendUnavailableError)
+
+
+def case_fields(case):
+    return {"grid": case.grid, "case": case.id, "cell": case.cell, "T": case.T, "B": case.B,
+            "I": case.I, "H": case.H, "layers": case.layers, "bidirectional": case.bidirectional,
+            "packed": case.packed, "dtype": case.dtype, "sweeps": list(case.sweeps),
+            "tokens": case.tokens, "input_projection_included": True}
+
+
+def _row(case, provider, mode, device, status, reason=None, gate=None, result=None):
+    row = {**case_fields(case), "provider": provider, "mode": mode, "device": str(device),
+           "status": status, "reason": reason, "parity": None if gate is None else gate.to_json(),
+           "median_ms": None, "p20_ms": None, "p80_ms": None, "repeats": None, "timer": None,
+           "us_per_step": None, "tokens_per_s": None, "peak_mem_bytes": None,
+           "speedup_vs_torch": None}
+    if result is not None:
+        row.update(median_ms=result.median_ms, p20_ms=result.p20_ms, p80_ms=result.p80_ms,
+                   repeats=result.repeats, timer=result.timer,
+                   peak_mem_bytes=result.peak_mem_bytes,
+                   us_per_step=result.median_ms * 1e3 / case.T,
+                   tokens_per_s=case.tokens / (result.median_ms * 1e-3))
+    return row
+
+
+def _error_text(error):
+    return f"{type(error).__name__}: {error}".strip()
+
+
+def run_case(case, provider, modes, device, settings):
+    """Rows for one (case, provider) over `modes`: the gate once, then each mode timed."""
+    try:
+        gate = parity.gate(case, provider, device)
+    except UNAVAILABLE as error:
+        return [_row(case, provider, m, device, "unavailable", str(error)) for m in modes]
+    except Exception as error:  # a crashing provider is a result to record, not a crashed grid
+        traceback.print_exc()
+        return [_row(case, provider, m, device, "error", "parity: " + _error_text(error))
+                for m in modes]
+    status = "ok" if gate.ok else "parity_failed"
+    rows = []
+    for mode in modes:
+        try:
+            fn = Workload(case, provider, mode, device).closure()
+            result = timing.measure(fn, device, settings)
+        except UNAVAILABLE as error:
+            rows.append(_row(case, provider, mode, device, "unavailable", str(error), gate))
+            continue
+        except Exception as error:
+            traceback.print_exc()
+            rows.append(_row(case, provider, mode, device, "error", _error_text(error), gate))
+            continue
+        finally:
+            if torch.device(device).type == "cuda":
+                torch.cuda.empty_cache()
+        reason = None if gate.ok else "parity failed: " + ", ".join(gate.to_json()["failed"])
+        rows.append(_row(case, provider, mode, device, status, reason, gate, result))
+    return rows
+
+
+def add_speedups(rows):
+    """speedup_vs_torch = torch's median / this row's median, only where both passed parity."""
+    baseline = {(r["grid"], r["case"], r["mode"]): r["median_ms"] for r in rows
+                if r["provider"] == "torch" and r["status"] == "ok"}
+    for row in rows:
+        base = baseline.get((row["grid"], row["case"], row["mode"]))
+        if row["status"] == "ok" and base is not None:
+            row["speedup_vs_torch"] = base / row["median_ms"]
+    return rows
+
+
+def run_grid(cases, providers, modes, device, settings, progress=True):
+    """Rows of every case x provider x mode, with speedups; a tqdm bar counts timed rows."""
+    total = len(cases) * len(providers) * len(modes)
+    rows = []
+    with tqdm(total=total, disable=not progress, unit="row", dynamic_ncols=True) as bar:
+        for case in cases:
+            for provider in providers:
+                bar.set_description(f"{case.grid} {case.cell} {provider} "
+                                    f"{DTYPE_SHORT[case.dtype]}")
+                rows += run_case(case, provider, modes, device, settings)
+                bar.update(len(modes))
+    return add_speedups(rows)

@@ -1,0 +1,75 @@
+"""Hyperparameter sweeps: train every combination of the given values, tabulate and plot."""
+
+import itertools
+import json
+import time
+from pathlib import Path
+
+from fastrnn.tasks import get_task, plots, train
+
+# Sweepable settings: name -> type of one value.
+AXES = {"rnn": str, "hidden": int, "layers": int, "lr": float, "dropout": float,
+        "batch_size": int}
+
+
+def parse_axis(name, text):
+    """'32,64' -> [32, 64] with the axis's type; ValueError naming the axis otherwise."""
+    try:
+        values = [AXES[name](part.strip()) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise ValueError(f"--{name.replace('_', '-')}: {error}") from error
+    if not values:
+        raise ValueError(f"--{name.replace('_', '-')}: no values in {text!r}")
+    return values
+
+
+def grid(axes):
+    """{name: [values]} -> list of {name: value}, every combination, in a stable order."""
+    names = list(axes)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(axes[n] for n in names))]
+
+
+def label(point):
+    return " ".join(f"{k}={v}" for k, v in point.items()) or "defaults"
+
+
+def run_sweep(task_name, axes, *, out=None, log=print, **fixed):
+    """Train `task_name` for every point of the grid `axes`; other settings from `fixed`.
+
+    Returns {'task', 'metric', 'higher_is_better', 'rows': [{label, settings, metric,
+    seconds_per_epoch, total_seconds}], 'best'}; writes sweep.json, sweep.md, sweep.png and each
+    run's record under `out` when given.
+    """
+    task = get_task(task_name)
+    points = grid(axes)
+    rows = []
+    for index, point in enumerate(points, 1):
+        run_out = Path(out) / f"run{index:02d}" if out is not None else None
+        start = time.perf_counter()
+        record = train(task_name, out=run_out, quiet=True, **fixed, **point)
+        epochs = record["epochs"]
+        rows.append({"label": label(point), "settings": point, "metric": record["final"]["value"],
+                     "seconds_per_epoch": sum(e["seconds"] for e in epochs) / len(epochs),
+                     "total_seconds": time.perf_counter() - start})
+        log(f"[{index}/{len(points)}] {label(point)}: {task.metric} {rows[-1]['metric']:.4f}, "
+            f"{rows[-1]['seconds_per_epoch']:.2f}s/epoch")
+    pick = max if task.higher_is_better else min
+    result = {"task": task_name, "metric": task.metric, "higher_is_better": task.higher_is_better,
+              "fixed": {k: v for k, v in fixed.items() if v is not None}, "rows": rows,
+              "best": pick(rows, key=lambda r: r["metric"])["label"]}
+    if out is not None:
+        out = Path(out)
+        (out / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
+        (out / "sweep.md").write_text(table(result) + "\n")
+        plots.sweep_results(rows, task.metric, out / "sweep.png")
+    return result
+
+
+def table(result):
+    """Markdown table of a sweep, best configuration marked."""
+    lines = [f"| configuration | {result['metric']} | s/epoch |", "|---|---|---|"]
+    for row in result["rows"]:
+        mark = " (best)" if row["label"] == result["best"] else ""
+        lines.append(f"| {row['label']}{mark} | {row['metric']:.4f} | "
+                     f"{row['seconds_per_epoch']:.2f} |")
+    return "\n".join(lines)

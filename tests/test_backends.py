@@ -1,0 +1,152 @@
+"""The backend policy: precedence, aliases, auto on CPU, and refusals that say why."""
+
+import logging
+
+import pytest
+import torch
+
+import fastrnn
+from fastrnn import backends
+from fastrnn.backends import (
+    BackendUnavailableError,
+    RecurrenceSpec,
+    requested_backend,
+    resolve_backend,
+    use_backend,
+)
+
+CPU_SPEC = RecurrenceSpec(mode="LSTM", device=torch.device("cpu"), dtype=torch.float32,
+                          hidden_size=8)
+
+
+@pytest.fixture(autouse=True)
+def _no_env(monkeypatch):
+    monkeypatch.delenv(backends.ENV_VAR, raising=False)
+
+
+def test_default_is_auto_and_auto_on_cpu_runs_the_reference():
+    assert requested_backend(None) == "auto"
+    assert resolve_backend(None, CPU_SPEC) == ("reference", "auto: cpu tensor")
+    assert resolve_backend("auto", CPU_SPEC)[0] == "reference"
+
+
+def test_precedence_argument_over_context_over_env_over_auto(monkeypatch):
+    monkeypatch.setenv(backends.ENV_VAR, "torch")
+    assert requested_backend(None) == "torch"
+    with use_backend("reference"):
+        assert requested_backend(None) == "reference"
+        assert requested_backend("auto") == "reference"
+        assert requested_backend("torch") == "torch"
+        with use_backend("cudnn"):
+            assert requested_backend(None) == "torch"
+        assert requested_backend(None) == "reference"
+    assert requested_backend(None) == "torch"
+    monkeypatch.setenv(backends.ENV_VAR, "  ")
+    assert requested_backend(None) == "auto"
+
+
+def test_use_backend_restores_on_error():
+    with pytest.raises(KeyError), use_backend("torch"):
+        raise KeyError("boom")
+    assert requested_backend(None) == "auto"
+
+
+@pytest.mark.parametrize("name", ["cudnn", "CUDNN", "Torch"])
+def test_cudnn_is_an_alias_of_torch(name):
+    assert backends.canonical_name(name) == "torch"
+    assert resolve_backend(name, CPU_SPEC) == ("torch", "requested")
+
+
+def test_unknown_names_are_refused_everywhere(monkeypatch):
+    message = ("Unknown fastrnn backend 'fast'. Select from 'auto', 'reference', 'triton', "
+               "'torch', 'cudnn'.")
+    with pytest.raises(ValueError) as info:
+        use_backend("fast").__enter__()
+    assert str(info.value) == message
+    monkeypatch.setenv(backends.ENV_VAR, "fast")
+    with pytest.raises(ValueError) as info:
+        fastrnn.GRU(3, 4)(torch.randn(2, 1, 3))
+    assert str(info.value) == message
+    with pytest.raises(TypeError, match="^backend should be a str, got: int$"):
+        fastrnn.LSTM(3, 4, backend=1)
+
+
+def test_explicit_triton_without_interpreter_on_cpu_says_why(monkeypatch):
+    monkeypatch.setattr(backends, "triton_interpreter_enabled", lambda: False)
+    with pytest.raises(BackendUnavailableError) as info:
+        resolve_backend("triton", CPU_SPEC)
+    assert str(info.value) == (
+        "fastrnn backend 'triton' cannot run this call: the triton backend runs on CUDA tensors "
+        "(or on CPU with TRITON_INTERPRET=1 exported before Python starts); got a cpu tensor")
+    with pytest.raises(BackendUnavailableError, match="got a cpu tensor"):
+        fastrnn.LSTM(3, 4, backend="triton")(torch.randn(2, 1, 3))
+
+
+def test_interpreter_flag_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    assert not backends.triton_interpreter_enabled()
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    assert backends.triton_interpreter_enabled()
+
+
+def test_auto_on_cpu_never_picks_triton_even_with_the_interpreter(monkeypatch):
+    monkeypatch.setattr(backends, "triton_interpreter_enabled", lambda: True)
+    assert resolve_backend(None, CPU_SPEC)[0] == "reference"
+
+
+def test_auto_choice_is_logged_once(caplog, monkeypatch):
+    monkeypatch.setattr(backends, "_logged_auto_choices", set())
+    with caplog.at_level(logging.INFO, logger="fastrnn"):
+        resolve_backend(None, CPU_SPEC)
+        resolve_backend(None, CPU_SPEC)
+    assert [r.getMessage() for r in caplog.records] == [
+        "fastrnn auto backend: LSTM cpu torch.float32 -> reference (auto: cpu tensor)"]
+
+
+def _which_backend_ran(monkeypatch, call):
+    """Run `call` and report which implementation ran (by spying on resolve_backend)."""
+    seen = []
+    original = fastrnn.functional.resolve_backend
+
+    def spy(requested, spec):
+        name, reason = original(requested, spec)
+        seen.append(name)
+        return name, reason
+
+    monkeypatch.setattr(fastrnn.functional, "resolve_backend", spy)
+    call()
+    return seen
+
+
+def test_module_argument_beats_context_and_env(monkeypatch):
+    monkeypatch.setenv(backends.ENV_VAR, "reference")
+    lstm = fastrnn.LSTM(3, 4, backend="torch")
+    x = torch.randn(2, 1, 3)
+    with use_backend("reference"):
+        assert _which_backend_ran(monkeypatch, lambda: lstm(x)) == ["torch"]
+    auto = fastrnn.LSTM(3, 4)
+    with use_backend("torch"):
+        assert _which_backend_ran(monkeypatch, lambda: auto(x)) == ["torch"]
+    assert _which_backend_ran(monkeypatch, lambda: auto(x)) == ["reference"]
+    monkeypatch.setenv(backends.ENV_VAR, "cudnn")
+    assert _which_backend_ran(monkeypatch, lambda: auto(x)) == ["torch"]
+
+
+def test_cells_follow_the_policy(monkeypatch):
+    cell = fastrnn.GRUCell(3, 4)
+    with use_backend("torch"):
+        assert _which_backend_ran(monkeypatch, lambda: cell(torch.randn(2, 3))) == ["torch"]
+
+
+@pytest.mark.triton
+def test_triton_double_backward_names_the_reference_backend():
+    """The kernels support one backward; asking for a differentiable one (create_graph) says
+    which backend supports it instead of returning a graph that silently stops."""
+    gru = fastrnn.GRU(3, 4, backend="triton")
+    x = torch.randn(2, 1, 3, requires_grad=True)
+    output, _ = gru(x)
+    (grad,) = torch.autograd.grad(output.sum(), x, retain_graph=True)
+    assert grad.shape == x.shape
+    with pytest.raises(RuntimeError, match="^double backward is not supported by the triton "
+                                           "backend; use backend='reference'$"):
+        torch.autograd.grad(output.sum(), x, create_graph=True)

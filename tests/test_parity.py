@@ -1,0 +1,77 @@
+"""Every backend against torch.nn over the named grid (tests/cases.py).
+
+The oracle is torch.nn in float64. A float64 run must match it within the float64 tolerance
+(1e-10), a float32 run within the float32 tolerance: outputs, final states and the gradients of
+input, h0, c0 and every parameter under random upstream gradients on outputs and final states.
+The Triton backend runs the grid in the kernels' default form (persistent at these sizes) and a
+subset of it in the alternating form as well; float64 is skipped with the kernels' own refusal.
+"""
+
+import pytest
+import torch
+from cases import ALTERNATING_CELL_SUBSET, ALTERNATING_SUBSET, cell_cases, module_cases
+from helpers import (
+    assert_same_packing,
+    forward_backward,
+    kernel_form,
+    make_data,
+    skip_if_kernels_refuse,
+    twins,
+    with_backends,
+)
+
+from fastrnn.testing import assert_all_close
+
+DTYPES = [pytest.param(torch.float64, id="f64"), pytest.param(torch.float32, id="f32")]
+
+
+def _check(case, backend, form, dtype):
+    skip_if_kernels_refuse(case, backend, dtype)
+    oracle, fast = twins(case, dtype, backend)
+    data = make_data(case)
+    expected, expected_packed = forward_backward(oracle, case, data, torch.float64)
+    with kernel_form(form):
+        actual, actual_packed = forward_backward(fast, case, data, dtype)
+    assert_same_packing(actual_packed, expected_packed)
+    assert_all_close(actual, expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("backend", "form", "case"), with_backends(module_cases(), ALTERNATING_SUBSET))
+def test_module_matches_torch_nn(backend, form, case, dtype):
+    _check(case, backend, form, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("backend", "form", "case"), with_backends(cell_cases(), ALTERNATING_CELL_SUBSET))
+def test_cell_matches_torch_nn(backend, form, case, dtype):
+    _check(case, backend, form, dtype)
+
+
+_TORCH_VS_REFERENCE = [c.param() for c in module_cases()
+                       if any(key in c.name for key in ("packed", "pack_sequence", "L3", "proj"))]
+
+
+@pytest.mark.parametrize("case", _TORCH_VS_REFERENCE)
+def test_torch_backend_equals_reference(case):
+    """The 'torch' backend (torch's _VF ops) and the reference agree, packed input included."""
+    _, on_reference = twins(case, torch.float64, "reference")
+    _, on_torch = twins(case, torch.float64, "torch")
+    data = make_data(case)
+    expected, expected_packed = forward_backward(on_reference, case, data, torch.float64)
+    actual, actual_packed = forward_backward(on_torch, case, data, torch.float64)
+    assert_same_packing(actual_packed, expected_packed)
+    assert_all_close(actual, expected, torch.float64)
+
+
+_LOW_PRECISION = [c for c in module_cases() + cell_cases()
+                  if c.name.endswith(("-L2-hx", "proj-L2-bidir-hx", "packed-L2-bidir-hx",
+                                      "Cell-batched-hx", "tanh-batched-hx"))]
+
+
+@pytest.mark.parametrize("dtype", [pytest.param(torch.bfloat16, id="bf16"),
+                                   pytest.param(torch.float16, id="f16")])
+@pytest.mark.parametrize(("backend", "form", "case"), with_backends(_LOW_PRECISION, set()))
+def test_low_precision_matches_torch_nn(backend, form, case, dtype):
+    """bf16 / fp16 modules (CPU supports both) within their tolerance of the float64 oracle."""
+    _check(case, backend, form, dtype)

@@ -1,0 +1,129 @@
+"""Every documented task trains end to end on its tiny configuration on the reference backend."""
+
+import json
+
+import pytest
+from matplotlib import image as mpimg
+
+import fastrnn
+from fastrnn.tasks import TASKS, record, train
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SMALL_TASKS = ["majority", "majority-rnn", "sine", "dna", "memory"]
+
+
+def assert_valid_png(path):
+    with open(path, "rb") as handle:
+        assert handle.read(8) == PNG_SIGNATURE, path
+    pixels = mpimg.imread(path)
+    assert pixels.ndim == 3 and pixels.shape[0] > 50 and pixels.shape[1] > 50
+
+
+def beats_chance(run):
+    final = run["final"]
+    chance = final["extras"]["chance"]
+    return final["value"] > chance if final["higher_is_better"] else final["value"] < chance
+
+
+@pytest.mark.parametrize("name", SMALL_TASKS)
+def test_tiny_run_learns_writes_plots_and_a_valid_record(name, tmp_path):
+    run = train(name, backend="reference", size="tiny", out=tmp_path, quiet=True,
+                plot_states=True)
+    assert record.validate(run) is run
+    assert run["backend"] == {"requested": "reference", "resolved": "reference",
+                              "reason": "requested"}
+    assert run["config"]["size"] == "tiny"
+    assert len(run["epochs"]) == run["config"]["epochs"]
+    assert all(row["seconds"] > 0 and row["tokens_per_s"] > 0 for row in run["epochs"])
+    assert beats_chance(run), run["final"]
+    on_disk = json.loads((tmp_path / "record.json").read_text())
+    assert on_disk == json.loads(json.dumps(run))
+    assert {p.name for p in tmp_path.glob("*.png")} >= {"curves.png", "states.png"}
+    assert sorted(run["plots"]) == sorted(str(p) for p in tmp_path.glob("*.png"))
+    for path in run["plots"]:
+        assert_valid_png(path)
+
+
+def test_task_specific_plots(tmp_path):
+    expected = {"sine": "sine_prediction.png", "dna": "dna_attention.png",
+                "memory": "memory_accuracy.png"}
+    for name, plot in expected.items():
+        train(name, backend="reference", size="tiny", epochs=1, out=tmp_path / name, quiet=True)
+        assert_valid_png(tmp_path / name / plot)
+
+
+def test_same_seed_same_record_different_seed_different_data():
+    first = train("majority-rnn", backend="reference", size="tiny", epochs=1, quiet=True, seed=3)
+    again = train("majority-rnn", backend="reference", size="tiny", epochs=1, quiet=True, seed=3)
+    other = train("majority-rnn", backend="reference", size="tiny", epochs=1, quiet=True, seed=4)
+    assert first["epochs"][0]["loss"] == again["epochs"][0]["loss"]
+    assert first["epochs"][0]["loss"] != other["epochs"][0]["loss"]
+
+
+def test_torch_backend_reaches_the_same_metric():
+    ours = train("dna", backend="reference", size="tiny", quiet=True)
+    theirs = train("dna", backend="torch", size="tiny", quiet=True)
+    assert theirs["backend"]["resolved"] == "torch"
+    assert abs(ours["final"]["value"] - theirs["final"]["value"]) < 0.1
+
+
+@pytest.mark.parametrize("variant", [
+    {"rnn": "gru", "layers": 2, "dropout": 0.3},
+    {"rnn": "rnn", "bidirectional": True},
+    {"rnn": "lstm", "hidden": 8, "layers": 2, "bidirectional": True},
+])
+def test_sequence_task_variants(variant):
+    run = train("sine", backend="reference", size="tiny", epochs=1, quiet=True, **variant)
+    for key, value in variant.items():
+        assert run["config"][key] == value
+
+
+def test_cell_task_stacks_cells_and_rejects_bidirectional():
+    run = train("majority", backend="reference", size="tiny", epochs=1, quiet=True, rnn="gru",
+                layers=2, dropout=0.2)
+    assert run["config"]["rnn"] == "gru" and run["config"]["layers"] == 2
+    with pytest.raises(ValueError, match="bidirectional is not supported"):
+        train("majority", size="tiny", bidirectional=True, quiet=True)
+
+
+def test_memory_reports_accuracy_per_cell_and_length():
+    run = train("memory", backend="reference", size="tiny", epochs=1, quiet=True)
+    table = run["final"]["extras"]["accuracy"]
+    assert set(table) == {"lstm", "gru", "rnn"}
+    assert all(set(row) == {"5", "10"} for row in table.values())
+    only = train("memory", size="tiny", epochs=1, quiet=True, rnn="gru", lengths="4")
+    assert set(only["final"]["extras"]["accuracy"]) == {"gru"}
+
+
+def test_default_settings_are_the_tutorials():
+    assert TASKS["majority"].resolve({})["epochs"] == 30
+    sentiment = TASKS["sentiment"].resolve({})
+    assert (sentiment["embed"], sentiment["hidden"], sentiment["layers"]) == (64, 128, 2)
+    assert TASKS["dna"].resolve({})["bidirectional"] is True
+    assert TASKS["sine"].resolve({"epochs": 3})["epochs"] == 3
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (dict(name="nope"), ValueError, "unknown task 'nope'"),
+    (dict(name="sine", colour="red"), ValueError, "unknown option.*colour"),
+    (dict(name="sine", rnn="transformer"), ValueError, "supports rnn in"),
+    (dict(name="sine", size="huge"), ValueError, "unknown size 'huge'"),
+    (dict(name="sine", hidden=0), ValueError, "hidden must be a positive integer"),
+    (dict(name="sine", dropout=1.5), ValueError, "dropout must be in"),
+    (dict(name="sine", backend="fastest"), ValueError, "Unknown fastrnn backend"),
+    (dict(name="sine", device="tpu"), ValueError, "device must be 'cpu' or 'cuda'"),
+    (dict(name="sine", device="mps"), ValueError, "device must be 'cpu' or 'cuda'"),
+    (dict(name="memory", rnn="lstm,cnn"), ValueError, "memory: rnn must be"),
+    (dict(name="dna", motif="XYZ"), ValueError, "motif must be"),
+])
+def test_bad_input_is_a_clear_error(call, error, match):
+    settings = {"size": "tiny", **call}
+    name = settings.pop("name")
+    with pytest.raises(error, match=match):
+        train(name, quiet=True, **settings)
+
+
+def test_unavailable_backend_fails_before_training(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    with pytest.raises(fastrnn.BackendUnavailableError, match="triton"):
+        train("sine", backend="triton", size="tiny", quiet=True)
