@@ -87,7 +87,7 @@ def _cpu():
     for cell in ("LSTM", "GRU"):
         cases += [Case("cpu", cell, 100, 64, h, h, sweeps=("H",)) for h in (64, 128, 256)]
     cases += [Case("cpu", "RNN", 100, 64, h, h, sweeps=("H",)) for h in (128, 256)]
-    cases += [Case("cpu", "LSTM", 400, 32, 128, 128, packed=True)]
+    cases += [Case("cpu", cell, 400, 32, 128, 128, packed=True) for cell in ("LSTM", "GRU")]
     return Grid("cpu", "small CPU grid, reference vs torch (T=100, B=64, I=H; packed IMDB-like "
                 "lengths at T<=400)", "cpu", _dedupe(cases))
 

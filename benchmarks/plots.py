@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen before pyplot loads)
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from benchmarks.cases import MODES, PROVIDERS  # noqa: E402
 
@@ -57,6 +58,10 @@ def _draw_panel(time_axis, speed_axis, rows, variable):
     time_axis.set_yscale("log")
     time_axis.set_ylabel("median ms (p20-p80 band)")
     speed_axis.set_yscale("log")
+    # Plain '0.8x' labels on the log axis instead of matplotlib's '8x10^-1'.
+    label = FuncFormatter(lambda value, _: f"{value:.3g}x")
+    speed_axis.yaxis.set_major_formatter(label)
+    speed_axis.yaxis.set_minor_formatter(label)
     speed_axis.axhline(1.0, color=_COLORS["torch"], linestyle="--", linewidth=1)
     speed_axis.set_ylabel("speedup vs torch")
     for axis in (time_axis, speed_axis):

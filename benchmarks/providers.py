@@ -13,6 +13,7 @@ every provider. A provider that cannot run a case raises Unavailable with the re
 import torch
 from torch import nn
 
+import fastrnn
 from fastrnn.backends import triton_interpreter_enabled
 from fastrnn.parity_cli import DTYPES
 
@@ -34,15 +35,13 @@ def _torch(case, device):
 
 def _fastrnn(backend):
     def build(case, device):
-        from fastrnn import modules
-
         # The interpreter runs kernels one program at a time in Python: correct, never timed.
         # Without it, fastrnn's own backend policy refuses CPU tensors with its reason.
         if backend == "triton" and torch.device(device).type == "cpu" and (
             triton_interpreter_enabled()
         ):
             raise Unavailable("the Triton interpreter (TRITON_INTERPRET=1) is never timed")
-        module = getattr(modules, case.cell)(case.I, case.H, backend=backend,
+        module = getattr(fastrnn, case.cell)(case.I, case.H, backend=backend,
                                              **_kwargs(case, device))
         return module, dict(module.named_parameters())
 

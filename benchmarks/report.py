@@ -12,8 +12,9 @@ _PROVIDER_ORDER = {p: i for i, p in enumerate(PROVIDERS)}
 
 
 def _sort_key(row):
-    return (row["grid"], row["case"], _MODE_ORDER.get(row["mode"], 9),
-            _PROVIDER_ORDER.get(row["provider"], 9), row["provider"])
+    """Within a case: by mode, then provider (torch first, the baseline of the speedups)."""
+    return (_MODE_ORDER.get(row["mode"], 9), _PROVIDER_ORDER.get(row["provider"], 9),
+            row["provider"])
 
 
 def _si(value):
@@ -37,6 +38,10 @@ def _speedup_text(row):
     return "-" if row["speedup_vs_torch"] is None else f"{row['speedup_vs_torch']:.2f}x"
 
 
+def _clip(text, width=100):
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def _timed_line(row):
     band = f"{row['p20_ms']:.3g}..{row['p80_ms']:.3g}"
     memory = "-" if row["peak_mem_bytes"] is None else _si(row["peak_mem_bytes"]) + "B"
@@ -57,7 +62,7 @@ def _case_entries(case_rows):
     """(mode, provider, text) lines of one case, unavailable providers folded into 'all'."""
     refusal = _same_refusal(case_rows)
     if refusal is not None:
-        return [("all", "all", f"unavailable: {refusal}"[:100])]
+        return [("all", "all", _clip(f"unavailable: {refusal}"))]
     by_provider = {}
     for row in case_rows:
         by_provider.setdefault(row["provider"], []).append(row)
@@ -67,26 +72,28 @@ def _case_entries(case_rows):
         if collapsed[row["provider"]] is not None:
             continue
         if row["median_ms"] is None:
-            text = f"{row['status']}: {row['reason'] or ''}"[:100]
+            text = _clip(f"{row['status']}: {row['reason'] or ''}")
         else:
             text = _timed_line(row)
         entries.append((row["mode"], row["provider"], text))
-    entries += [("all", p, f"unavailable: {reason}"[:100]) for p, reason in collapsed.items()
+    entries += [("all", p, _clip(f"unavailable: {reason}")) for p, reason in collapsed.items()
                 if reason is not None]
     return entries
 
 
-def format_rows(rows, width=40):
+def format_rows(rows):
     """The timing table: one line per (case, mode, provider), grouped by case. A provider that is
     unavailable for every mode of a case, for one reason, gets a single 'all' line."""
+    width = max([len(f"{r['grid']}:{r['case']}") for r in rows] + [4])
     header = (f"{'case':<{width}} {'mode':<6} {'provider':<10} {'median ms':>10} "
               f"{'p20..p80 ms':>19} {'us/step':>9} {'tok/s':>8} {'peak mem':>9} "
               f"{'parity':<12} {'vs torch':>8}")
     lines = [header, "-" * len(header)]
-    cases = {}
-    for row in sorted(rows, key=_sort_key):
+    cases = {}  # in the order the grid declares them
+    for row in rows:
         cases.setdefault(f"{row['grid']}:{row['case']}", []).append(row)
     for label, case_rows in cases.items():
+        case_rows = sorted(case_rows, key=_sort_key)
         for index, (mode, provider, text) in enumerate(_case_entries(case_rows)):
             lines.append(f"{label if index == 0 else '':<{width}} {mode:<6} {provider:<10} {text}")
     return "\n".join(lines)
@@ -100,7 +107,7 @@ def format_tasks(tasks):
     for row in tasks:
         start = f"{row['task']:<14} {row['backend']:<10} "
         if row["status"] != "ok":
-            lines.append(start + f"{row['status']}: {row['reason'] or ''}"[:100])
+            lines.append(start + _clip(f"{row['status']}: {row['reason'] or ''}"))
             continue
         metric = f"{row['metric']} {row['final_metric']:.4f}"
         lines.append(start + f"{row['seconds_per_epoch']:>9.3f} {_si(row['tokens_per_s']):>8} "

@@ -66,6 +66,10 @@ def run_case(case, provider, modes, device, settings):
         except UNAVAILABLE as error:
             rows.append(_row(case, provider, mode, device, "unavailable", str(error), gate))
             continue
+        except torch.OutOfMemoryError as error:  # a size this device cannot hold, not a bug
+            rows.append(_row(case, provider, mode, device, "unavailable",
+                             "out of memory: " + str(error).splitlines()[0], gate))
+            continue
         except Exception as error:
             traceback.print_exc()
             rows.append(_row(case, provider, mode, device, "error", _error_text(error), gate))
@@ -79,9 +83,13 @@ def run_case(case, provider, modes, device, settings):
 
 
 def add_speedups(rows):
-    """speedup_vs_torch = torch's median / this row's median, only where both passed parity."""
+    """speedup_vs_torch = torch's median / this row's median, for rows that passed parity.
+
+    The baseline only has to be timed: torch failing the gate (a low-precision cuDNN mode, say)
+    withholds its own 1.00x, not the speedups of the providers that passed.
+    """
     baseline = {(r["grid"], r["case"], r["mode"]): r["median_ms"] for r in rows
-                if r["provider"] == "torch" and r["status"] == "ok"}
+                if r["provider"] == "torch" and r["median_ms"] is not None}
     for row in rows:
         base = baseline.get((row["grid"], row["case"], row["mode"]))
         if row["status"] == "ok" and base is not None:
@@ -93,11 +101,18 @@ def run_grid(cases, providers, modes, device, settings, progress=True):
     """Rows of every case x provider x mode, with speedups; a tqdm bar counts timed rows."""
     total = len(cases) * len(providers) * len(modes)
     rows = []
-    with tqdm(total=total, disable=not progress, unit="row", dynamic_ncols=True) as bar:
-        for case in cases:
-            for provider in providers:
-                bar.set_description(f"{case.grid} {case.cell} {provider} "
-                                    f"{DTYPE_SHORT[case.dtype]}")
-                rows += run_case(case, provider, modes, device, settings)
-                bar.update(len(modes))
+    # The gate and the warm-up calls run on the timed thread count too: extra intra-op threads
+    # on a busy machine can slow even tiny ops many-fold.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(settings.threads)
+    try:
+        with tqdm(total=total, disable=not progress, unit="row", dynamic_ncols=True) as bar:
+            for case in cases:
+                for provider in providers:
+                    bar.set_description(f"{case.grid} {case.cell} {provider} "
+                                        f"{DTYPE_SHORT[case.dtype]}")
+                    rows += run_case(case, provider, modes, device, settings)
+                    bar.update(len(modes))
+    finally:
+        torch.set_num_threads(threads)
     return add_speedups(rows)

@@ -6,6 +6,7 @@ Peak memory is CUDA's max_memory_allocated over one call; on CPU there is no all
 that covers torch's tensors (tracemalloc does not see them), so it is None rather than a guess.
 """
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,15 +16,14 @@ from torch.utils.benchmark import Timer
 
 @dataclass(frozen=True)
 class Settings:
-    """How long to time. CPU: at least min_repeats timed blocks and min_run_time seconds, but a
-    slow closure stops at 3 blocks once max_run_time seconds are spent (keeps a grid's budget).
-    CUDA: do_bench's warm-up and repetition budgets in milliseconds."""
+    """How long to time. CPU: about min_repeats blocks, in at least min_run_time seconds and at
+    most max_run_time seconds, except that a slow closure always gets 3 blocks (keeps a grid's
+    budget). CUDA: do_bench's warm-up and repetition budgets in milliseconds."""
 
     threads: int = 1
     min_run_time: float = 0.3
     max_run_time: float = 1.5
     min_repeats: int = 5
-    max_repeats: int = 50
     warmup_ms: float = 25.0
     rep_ms: float = 100.0
 
@@ -39,46 +39,51 @@ class Timing:
 
 
 def time_cuda(fn, settings):
-    """do_bench's median and p20/p80 (it flushes L2 between calls), then one call for memory."""
+    """do_bench's median and p20/p80 (it flushes L2 before every call), then one call for memory.
+
+    do_bench sizes its repetitions from rep_ms; a closure slower than rep_ms / 3 gets its budget
+    raised so the quantiles come from at least 3 calls.
+    """
     import triton.testing
 
-    fn()  # compile and autotune before do_bench's own warm-up estimate
+    fn()  # compile and autotune before anything is timed
     torch.cuda.synchronize()
-    median, p20, p80 = triton.testing.do_bench(fn, warmup=settings.warmup_ms, rep=settings.rep_ms,
+    start = time.perf_counter()
+    fn()
+    torch.cuda.synchronize()
+    estimate_ms = (time.perf_counter() - start) * 1e3
+    rep_ms = max(settings.rep_ms, 3 * estimate_ms)
+    median, p20, p80 = triton.testing.do_bench(fn, warmup=settings.warmup_ms, rep=rep_ms,
                                                quantiles=[0.5, 0.2, 0.8])
     torch.cuda.synchronize()
+    # Peak of one call, counting what is resident then (inputs, weights, the module's buffers).
     torch.cuda.reset_peak_memory_stats()
     fn()
     torch.cuda.synchronize()
-    return Timing(median, p20, p80, None, "triton.testing.do_bench",
+    repeats = max(1, int(rep_ms / max(median, 1e-6)))  # do_bench's own count, from its estimate
+    return Timing(median, p20, p80, repeats, "triton.testing.do_bench",
                   int(torch.cuda.max_memory_allocated()))
 
 
 def time_cpu(fn, settings):
-    """Blocks of `number` calls (>= ~10 ms each) through torch.utils.benchmark.Timer, with the
-    thread count fixed, until both min_repeats blocks and min_run_time seconds are reached."""
-    fn()  # warm-up: allocator, lazy init, first-call dispatch
+    """torch.utils.benchmark's blocked_autorange with the thread count fixed, asked for enough run
+    time to collect about min_repeats blocks (at least 3 for a slow closure, whatever it costs).
+
+    blocked_autorange sizes its blocks so timer overhead is negligible (its sizing run is a second
+    warm-up) and does not re-warm between blocks, unlike Timer.timeit, which runs the statement
+    twice more per call.
+    """
+    start = time.perf_counter()
+    fn()  # warm-up: allocator, lazy init, first-call dispatch; also the cost estimate
+    estimate = time.perf_counter() - start
+    budget = min(max(settings.min_repeats * estimate, settings.min_run_time),
+                 max(settings.max_run_time, 3 * estimate))
     timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=settings.threads)
-    first = timer.timeit(1).mean
-    number = max(1, int(0.01 / max(first, 1e-9)))
-    # A call of >= 10 ms is its own block, so the sizing call already counts as one.
-    times = [first] if number == 1 else []
-    elapsed = first
-
-    def more():
-        if len(times) >= settings.max_repeats:
-            return False
-        if len(times) >= 3 and elapsed >= settings.max_run_time:
-            return False
-        return len(times) < settings.min_repeats or elapsed < settings.min_run_time
-
-    while more():
-        block = timer.timeit(number).mean
-        times.append(block)
-        elapsed += block * number
+    measurement = timer.blocked_autorange(min_run_time=budget)
+    times = measurement.times  # seconds per call, one entry per block
     p20, median, p80 = np.quantile(np.array(times) * 1e3, [0.2, 0.5, 0.8])
     return Timing(float(median), float(p20), float(p80), len(times),
-                  "torch.utils.benchmark.Timer", None)
+                  "torch.utils.benchmark.Timer.blocked_autorange", None)
 
 
 def measure(fn, device, settings):

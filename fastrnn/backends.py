@@ -147,6 +147,8 @@ def resolve_backend(requested, spec):
 
 
 def _log_auto_choice(spec, name, reason):
+    if torch.compiler.is_compiling():
+        return  # logging calls graph-break Dynamo; the eager call logs the same choice
     key = (spec.mode, spec.device.type, spec.dtype, name)
     if key not in _logged_auto_choices:
         _logged_auto_choices.add(key)

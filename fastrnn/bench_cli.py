@@ -12,6 +12,7 @@ The harness lives in the repository's top-level benchmarks/ folder, which is not
 wheel; this command finds it next to the package (a source checkout or an editable install).
 """
 
+import contextlib
 import importlib
 import os
 import sys
@@ -116,9 +117,19 @@ def _compare(h, old_path, new_path, new=None, plot=True):
     return 0
 
 
-def _set_tf32(enabled):
-    torch.backends.cuda.matmul.allow_tf32 = enabled
-    torch.backends.cudnn.allow_tf32 = enabled
+@contextlib.contextmanager
+def _torch_settings(threads, tf32):
+    """Thread count and TF32 flags for the run, restored afterwards (the CLI is also called
+    in-process, from tests and notebooks)."""
+    saved = (torch.get_num_threads(), torch.backends.cuda.matmul.allow_tf32,
+             torch.backends.cudnn.allow_tf32)
+    torch.set_num_threads(threads)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved[0])
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[1:]
 
 
 def _micro_rows(h, name, args, device, settings):
@@ -129,6 +140,34 @@ def _micro_rows(h, name, args, device, settings):
     return h["runner"].run_grid(cases, args.providers or list(grid.providers),
                                 args.modes or list(grid.modes), grid_device, settings,
                                 progress=not args.quiet)
+
+
+def _measure(h, args, grids, machine):
+    """Run `grids` and assemble the result dict (env collected under the run's settings)."""
+    from fastrnn import environment
+
+    settings = h["timing"].Settings(threads=args.threads, min_run_time=args.min_run_time,
+                                    max_run_time=args.max_run_time, warmup_ms=args.warmup_ms,
+                                    rep_ms=args.rep_ms)
+    env = environment.collect()
+    device = None if args.device == "auto" else args.device
+    rows, tasks = [], []
+    for name in grids:
+        if name == h["cases"].TASKS_GRID:
+            backends = args.task_backends or ["torch", "triton", "reference"]
+            tasks += h["tasks_grid"].run_tasks(backends, device or machine, size=args.task_size,
+                                               names=args.tasks, data_dir=args.data_dir,
+                                               progress=not args.quiet)
+        else:
+            rows += _micro_rows(h, name, args, device, settings)
+    return h["results"].build(
+        command=_command_line(), device=machine, grids=grids, env=env, rows=rows, tasks=tasks,
+        settings={**vars(settings), "tf32": args.tf32, "tiny": args.tiny,
+                  "parity_steps": h["parity"].PARITY_STEPS, "task_size": args.task_size,
+                  # env has the load at the start; a busy machine at the end explains outliers.
+                  "load_average_1min_end": os.getloadavg()[0] if hasattr(os, "getloadavg")
+                  else None},
+        providers=dict(h["providers"].DESCRIPTIONS))
 
 
 def _command_line():
@@ -170,33 +209,8 @@ def run(args):
         print(f"error: unknown grid(s) {unknown}; choose from {', '.join(cases.ALL_GRIDS)}",
               file=sys.stderr)
         return 2
-    torch.set_num_threads(args.threads)
-    _set_tf32(args.tf32)
-    settings = h["timing"].Settings(threads=args.threads, min_run_time=args.min_run_time,
-                                    max_run_time=args.max_run_time, warmup_ms=args.warmup_ms,
-                                    rep_ms=args.rep_ms)
-    from fastrnn import environment
-
-    env = environment.collect()
-    device = None if args.device == "auto" else args.device
-    rows, tasks = [], []
-    for name in grids:
-        if name == cases.TASKS_GRID:
-            backends = args.task_backends or ["torch", "triton", "reference"]
-            tasks += h["tasks_grid"].run_tasks(backends, device or machine, size=args.task_size,
-                                               names=args.tasks, data_dir=args.data_dir,
-                                               progress=not args.quiet)
-        else:
-            rows += _micro_rows(h, name, args, device, settings)
-    result = h["results"].build(
-        command=_command_line(), device=machine,
-        grids=grids, env=env, rows=rows, tasks=tasks,
-        settings={**vars(settings), "tf32": args.tf32, "tiny": args.tiny,
-                  "parity_steps": h["parity"].PARITY_STEPS, "task_size": args.task_size,
-                  # env has the load at the start; a busy machine at the end explains outliers.
-                  "load_average_1min_end": os.getloadavg()[0] if hasattr(os, "getloadavg")
-                  else None},
-        providers=dict(h["providers"].DESCRIPTIONS))
+    with _torch_settings(args.threads, args.tf32):
+        result = _measure(h, args, grids, machine)
     path = _result_path(h, result, args)
     written = h["results"].write(result, path)
     print()
@@ -210,7 +224,8 @@ def run(args):
     if args.compare:
         print()
         _compare(h, args.compare[0], path, new=result, plot=not args.no_plots)
-    bad = [r for r in rows + tasks if r["status"] in ("parity_failed", "error")]
+    bad = [r for r in result["rows"] + result["tasks"]
+           if r["status"] in ("parity_failed", "error")]
     if bad:
         print(f"{len(bad)} row(s) failed parity or raised; see the table above", file=sys.stderr)
     return 1 if bad else 0

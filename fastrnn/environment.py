@@ -43,7 +43,8 @@ def git_state():
     if root is None:
         return None, None
     commit = _command_output(["git", "rev-parse", "HEAD"], cwd=root)
-    status = _command_output(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root)
+    # Untracked sources count: a run of new, uncommitted files is not reproducible from the sha.
+    status = _command_output(["git", "status", "--porcelain"], cwd=root)
     return commit, None if status is None else bool(status)
 
 

@@ -560,6 +560,9 @@ class RNNCell(RNNCellBase):
 
     def forward(self, input, hx=None):
         self._check_dims(input, [] if hx is None else [hx], "hidden")
+        if self.nonlinearity not in ("tanh", "relu"):
+            # torch.nn.RNNCell checks it before ATen's size checks.
+            raise RuntimeError(f"Unknown nonlinearity: {self.nonlinearity}")
         hx = self._zeros(input) if hx is None else hx
         input, (hx,), is_batched = self._prepare(input, [hx])
         out = functional.rnn_cell(input, hx, self.weight_ih, self.weight_hh, self.bias_ih,

@@ -183,11 +183,11 @@ def check_module(config, module, params=None):
 
 def fastrnn_module(config, backend):
     """The drop-in fastrnn module for `config` on `backend`, in the dtype and device under test."""
-    from fastrnn import modules
+    import fastrnn
 
     _, cls, nonlinearity = MODES[config.mode]
     kwargs = {} if nonlinearity is None else {"nonlinearity": nonlinearity}
-    return getattr(modules, cls)(config.I, config.H, config.layers,
+    return getattr(fastrnn, cls)(config.I, config.H, config.layers,
                                  bidirectional=config.bidirectional, dtype=DTYPES[config.dtype],
                                  device=config.device, backend=backend, **kwargs)
 

@@ -60,8 +60,12 @@ def compare(actual, expected, name="tensor", dtype=None):
     e = expected.detach().to(torch.float64).cpu()
     finite = bool(torch.equal(torch.isfinite(a), torch.isfinite(e)))
     both = torch.isfinite(a) & torch.isfinite(e)
-    # Non-finite positions must agree (NaN where the oracle has NaN); compare the finite rest.
-    same_specials = bool(torch.equal(a[~both].isnan(), e[~both].isnan())) if finite else False
+    # Non-finite positions must agree (NaN where the oracle has NaN, infinities of the same sign);
+    # compare the finite rest.
+    special_a, special_e = a[~both], e[~both]
+    nan = special_a.isnan()
+    same_specials = finite and bool(torch.equal(nan, special_e.isnan())) and bool(
+        torch.equal(special_a[~nan], special_e[~nan]))
     a, e = a[both], e[both]
     if e.numel() == 0:
         return Comparison(name, 0.0, 0.0, finite and same_specials, tolerance)

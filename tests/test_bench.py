@@ -4,16 +4,28 @@ providers, and the comparison of two runs."""
 
 import csv
 import json
+import time
 
 import pytest
 import torch
 from torch import nn
 
-from benchmarks import cases, parity, plots, providers, report, results, runner, schema, timing
+from benchmarks import (
+    cases,
+    parity,
+    plots,
+    providers,
+    report,
+    results,
+    runner,
+    schema,
+    tasks_grid,
+    timing,
+)
 from fastrnn.backends import BackendUnavailableError
 from fastrnn.environment import collect
 
-FAST = timing.Settings(threads=1, min_run_time=0.005, max_run_time=0.02, min_repeats=2)
+FAST = timing.Settings(threads=1, min_run_time=0.02, max_run_time=0.05, min_repeats=2)
 MODES = ["fwd", "fwdbwd"]
 
 
@@ -152,11 +164,28 @@ def test_plots_are_valid_pngs(tmp_path):
     assert [r["speedup_vs_torch"] for r in rows if r["provider"] == "reference"] == [2.0, 2.0]
 
 
+def test_baseline_failing_parity_keeps_the_others_speedups():
+    case = cases.Case("cpu", "LSTM", 4, 2, 8, 8)
+    timed = timing.Timing(2.0, 1.8, 2.2, 5, "t", None)
+    rows = runner.add_speedups([
+        runner._row(case, "torch", "fwd", "cpu", "parity_failed", "parity failed: h_n",
+                    result=timed),
+        runner._row(case, "reference", "fwd", "cpu", "ok",
+                    result=timing.Timing(1.0, 0.9, 1.1, 5, "t", None)),
+        runner._row(case, "wrong", "fwd", "cpu", "parity_failed", "parity failed: output",
+                    result=timing.Timing(0.5, 0.4, 0.6, 5, "t", None)),
+    ])
+    assert [r["speedup_vs_torch"] for r in rows] == [None, 2.0, None]
+
+
 def test_cpu_timer_reports_quantiles_and_repeats():
-    timed = timing.time_cpu(lambda: torch.ones(64).sum(), FAST)
-    assert timed.repeats >= FAST.min_repeats
+    settings = timing.Settings(threads=1, min_run_time=0.1, max_run_time=0.2, min_repeats=3)
+    timed = timing.time_cpu(lambda: torch.ones(64).sum(), settings)
+    assert timed.repeats >= 3
     assert 0 < timed.p20_ms <= timed.median_ms <= timed.p80_ms
-    assert timed.timer == "torch.utils.benchmark.Timer"
+    assert timed.timer.startswith("torch.utils.benchmark.Timer")
+    slow = timing.time_cpu(lambda: time.sleep(0.02), settings)  # a slow closure still gets 3
+    assert slow.repeats >= 3 and 15 < slow.median_ms < 200
 
 
 def test_interpreter_is_never_timed(monkeypatch):
@@ -174,6 +203,12 @@ def test_parity_shape_keeps_packed_lengths_in_range():
     assert 100 < sum(case.lengths) / 32 < 300  # IMDB-like mean length before clipping effects
 
 
+def test_imdb_task_is_unavailable_without_data_and_never_downloads(tmp_path):
+    row = tasks_grid.run_one("sentiment", "torch", "cpu", "tiny", data_dir=str(tmp_path))
+    assert row["status"] == "unavailable" and "never downloads" in row["reason"]
+    assert row["seconds_per_epoch"] is None and row["speedup_vs_torch"] is None
+
+
 def test_compare_reports_ratios(run, tmp_path):
     result, written, _ = run
     slower = json.loads(json.dumps(result))
@@ -187,3 +222,18 @@ def test_compare_reports_ratios(run, tmp_path):
     assert "geometric mean new/old" in text and "2.000" in text
     path = plots.plot_compare(changes, tmp_path / "cmp.png", "old", "new")
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_rows_use_do_bench_and_record_memory():
+    case = cases.select(cases.GRIDS["flashrnn"], cells=["LSTM"], tiny=True, limit=1)[0]
+    rows = runner.run_grid([case], ["torch", "triton", "reference"], ["fwdbwd"], "cuda", FAST,
+                           progress=False)
+    torch_row = rows[0]
+    assert torch_row["status"] == "ok", torch_row
+    assert torch_row["timer"] == "triton.testing.do_bench"
+    assert torch_row["peak_mem_bytes"] > 0
+    assert torch_row["p20_ms"] <= torch_row["median_ms"] <= torch_row["p80_ms"]
+    for row in rows[1:]:
+        assert row["status"] in ("ok", "unavailable", "parity_failed"), row

@@ -129,7 +129,7 @@ def test_constructor_accepts_what_torch_accepts():
 def test_cell_constructor_does_no_validation():
     for kind in ("LSTMCell", "GRUCell", "RNNCell"):
         assert getattr(fastrnn, kind)(3, 0).weight_hh.shape[1] == 0
-    fastrnn.RNNCell(3, 5, nonlinearity="x")
+    assert fastrnn.RNNCell(3, 5, nonlinearity="x").nonlinearity == "x"
 
 
 # -- forward-time errors of the sequence modules ---------------------------------------------
@@ -266,16 +266,25 @@ def test_lstm_cell_c_batch_mismatch():
                "Input batch size 3 doesn't match hidden1 batch size 2")
 
 
-def test_rnn_cell_unknown_nonlinearity_raises_at_forward():
+@pytest.mark.parametrize("features", [IN, IN + 1], ids=["good-input", "bad-input-size"])
+def test_rnn_cell_unknown_nonlinearity_raises_at_forward(features):
+    """Raised at forward, after the dimension checks and before the size checks, as torch."""
     ours, theirs = fastrnn.RNNCell(IN, H, nonlinearity="x"), nn.RNNCell(IN, H, nonlinearity="x")
-    same_error(lambda: theirs(_x(3, IN)), lambda: ours(_x(3, IN)), RuntimeError,
+    same_error(lambda: theirs(_x(3, features)), lambda: ours(_x(3, features)), RuntimeError,
                "Unknown nonlinearity: x")
+    same_error(lambda: theirs(_x(1, 3, IN)), lambda: ours(_x(1, 3, IN)), ValueError,
+               "RNNCell: Expected input to be 1D or 2D, got 3D instead")
 
 
-def test_unbatched_cell_input_with_square_2d_hx_is_refused():
-    """torch lets a (H, H) hx through for a 1-D input; fastrnn refuses instead of broadcasting."""
+@pytest.mark.parametrize(("kind", "hidden", "hx"), [
+    ("GRUCell", H, lambda: _x(H, H)),
+    ("LSTMCell", 1, lambda: (_x(1, 1), _x(1))),
+], ids=["GRUCell-square-hx", "LSTMCell-H1"])
+def test_unbatched_cell_input_with_2d_hx_is_refused(kind, hidden, hx):
+    """torch lets a 2-D hx through for a 1-D input when the sizes line up (and torch.nn's
+    LSTMCell(3, 1) then segfaults on torch 2.13); fastrnn refuses it with a clear message."""
     with pytest.raises(RuntimeError, match="^hidden0 must be 1-D for 1-D input, got 2-D$"):
-        fastrnn.GRUCell(IN, H)(_x(IN), _x(H, H))
+        getattr(fastrnn, kind)(IN, hidden)(_x(IN), hx())
 
 
 # -- bad input never crashes or returns garbage --------------------------------------------------

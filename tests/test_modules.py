@@ -79,6 +79,17 @@ def test_not_a_subclass_of_torch_nn():
         assert not isinstance(module, (nn.RNNBase, nn.RNNCellBase))
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor:UserWarning")
+def test_dynamic_quantization_leaves_fastrnn_layers_alone():
+    """Quantization maps exact torch.nn types, so fastrnn layers stay float and keep working."""
+    model = nn.Sequential(fastrnn.LSTM(3, 4), nn.Linear(4, 2))
+    quantized = torch.ao.quantization.quantize_dynamic(model, {nn.LSTM, nn.Linear})
+    assert type(quantized[0]) is fastrnn.LSTM
+    assert type(quantized[1]) is not nn.Linear
+    assert quantized[0](torch.randn(2, 1, 3))[0].shape == (2, 1, 4)
+
+
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell"])
 def test_init_is_uniform_with_the_hidden_size_bound(kind):
     kwargs = {"proj_size": 16} if kind == "LSTM" else {}
@@ -164,6 +175,8 @@ def test_weightdrop_style_plain_tensor_assignment():
     for module in (ours, theirs):
         raw = nn.Parameter(module.weight_hh_l0.detach().clone())
         del module.weight_hh_l0
+        if module is ours:
+            assert ours._flat_weights[1] is None
         module.register_parameter("weight_hh_l0_raw", raw)
         module.weight_hh_l0 = raw * mask
         raws.append(raw)
@@ -306,3 +319,25 @@ def test_cell_default_hx_equals_zeros():
     for a, e in zip(cell(x), cell(x, (zeros, zeros))):
         assert torch.equal(a, e)
     assert F.mse_loss(cell(x[0])[0], cell(x)[0][0]) < 1e-12
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+@pytest.mark.parametrize("backend", ["reference", "torch"])
+def test_compiles_without_graph_breaks(backend):
+    """The point of not subclassing torch.nn.LSTM: Dynamo traces the module in one graph."""
+    torch._dynamo.reset()
+    lstm = fastrnn.LSTM(3, 4, 2, bidirectional=True, proj_size=2, backend=backend)
+    x = torch.randn(5, 2, 3)
+    compiled = torch.compile(lstm, backend="eager", fullgraph=True)
+    for got, expected in zip(_flatten(compiled(x)), _flatten(lstm(x)), strict=True):
+        assert torch.equal(got, expected)
+
+
+def test_compiles_with_auto_backend_and_its_log_line(monkeypatch):
+    """backend='auto' logs its choice once; the logging call must not break the graph."""
+    monkeypatch.setattr(fastrnn.backends, "_logged_auto_choices", set())
+    torch._dynamo.reset()
+    gru = fastrnn.GRU(3, 4)
+    compiled = torch.compile(gru, backend="eager", fullgraph=True)
+    x = torch.randn(5, 2, 3)
+    assert torch.equal(compiled(x)[0], gru(x)[0])

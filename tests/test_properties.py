@@ -3,6 +3,7 @@
 Hypothesis runs derandomized (tests/conftest.py profile), so CI sees the same examples each run.
 """
 
+import pytest
 import torch
 from helpers import Case, forward_backward, make_data, twins
 from hypothesis import given, settings
@@ -48,12 +49,12 @@ def cell_cases(draw):
                 hx=draw(st.sampled_from(["none", "tuple"])))
 
 
-def _check(case, seed):
-    oracle, fast = twins(case, torch.float64, "reference")
+def _check(case, seed, backend="reference", dtype=torch.float64):
+    oracle, fast = twins(case, dtype, backend)
     data = make_data(case, seed)
     expected, _ = forward_backward(oracle, case, data, torch.float64)
-    actual, _ = forward_backward(fast, case, data, torch.float64)
-    assert_all_close(actual, expected, torch.float64)
+    actual, _ = forward_backward(fast, case, data, dtype)
+    assert_all_close(actual, expected, dtype)
 
 
 @settings(max_examples=240)
@@ -66,3 +67,11 @@ def test_random_module_matches_torch_nn(case, seed):
 @given(case=cell_cases(), seed=st.integers(0, 2**16))
 def test_random_cell_matches_torch_nn(case, seed):
     _check(case, seed)
+
+
+@pytest.mark.triton
+@settings(max_examples=40)
+@given(case=module_cases(), seed=st.integers(0, 2**16))
+def test_random_module_on_triton_matches_torch_nn(case, seed):
+    """The Triton kernels (float32, their default form) on random configurations."""
+    _check(case, seed, "triton", torch.float32)

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 from matplotlib import image as mpimg
 
 import fastrnn
@@ -10,6 +11,8 @@ from fastrnn.tasks import TASKS, record, train
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SMALL_TASKS = ["majority", "majority-rnn", "sine", "dna", "memory"]
+TASK_PLOTS = {"sine": {"sine_prediction.png"}, "dna": {"dna_attention.png"},
+              "memory": {"memory_accuracy.png"}}
 
 
 def assert_valid_png(path):
@@ -38,18 +41,11 @@ def test_tiny_run_learns_writes_plots_and_a_valid_record(name, tmp_path):
     assert beats_chance(run), run["final"]
     on_disk = json.loads((tmp_path / "record.json").read_text())
     assert on_disk == json.loads(json.dumps(run))
-    assert {p.name for p in tmp_path.glob("*.png")} >= {"curves.png", "states.png"}
+    expected = {"curves.png", "states.png"} | TASK_PLOTS.get(name, set())
+    assert {p.name for p in tmp_path.glob("*.png")} == expected
     assert sorted(run["plots"]) == sorted(str(p) for p in tmp_path.glob("*.png"))
     for path in run["plots"]:
         assert_valid_png(path)
-
-
-def test_task_specific_plots(tmp_path):
-    expected = {"sine": "sine_prediction.png", "dna": "dna_attention.png",
-                "memory": "memory_accuracy.png"}
-    for name, plot in expected.items():
-        train(name, backend="reference", size="tiny", epochs=1, out=tmp_path / name, quiet=True)
-        assert_valid_png(tmp_path / name / plot)
 
 
 def test_same_seed_same_record_different_seed_different_data():
@@ -127,3 +123,23 @@ def test_unavailable_backend_fails_before_training(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     with pytest.raises(fastrnn.BackendUnavailableError, match="triton"):
         train("sine", backend="triton", size="tiny", quiet=True)
+
+
+def test_state_traces_have_units_by_time():
+    from fastrnn.tasks.layers import CellStack, cell_states, recurrent, sequence_states
+
+    x = torch.randn(1, 7, 3)
+    lstm = recurrent("lstm", 3, 5, layers=2, backend="reference")
+    states = sequence_states(lstm, x)
+    assert sorted(states) == ["c layer 0", "c layer 1", "h layer 0", "h layer 1"]
+    assert all(s.shape == (5, 7) for s in states.values())
+    # Stepping one step at a time reproduces the full-sequence top-layer output.
+    output, _ = lstm(x)
+    torch.testing.assert_close(states["h layer 1"], output[0].t())
+    gru = sequence_states(recurrent("gru", 3, 4, bidirectional=True, backend="reference"), x)
+    assert [s.shape for s in gru.values()] == [(8, 7)]
+    stack = CellStack("lstm", 3, 6, layers=2, backend="reference")
+    traced = cell_states(stack, x)
+    assert sorted(traced) == ["c layer 0", "c layer 1", "h layer 0", "h layer 1"]
+    torch.testing.assert_close(traced["h layer 1"][:, -1], stack(x)[0])
+    assert stack.trace is None

@@ -61,7 +61,7 @@ def _configs(quick, arch=90):
             hidden = max(h for h in (16, 32, 64, 128, 256, 512)
                          if common.select_form(gates, h, h, 0, dtype, (arch // 10, arch % 10), 16)
                          == "persistent")
-            warps = common.persistent_warps(gates * hidden * hidden)
+            warps = common.persistent_warps(gates * hidden * hidden, dtype)
             for flag in flags[:1] if quick else flags:
                 extra = {"STORE_ACTS": True} if cell != "rnn" else {"RELU": False}
                 if cell == "lstm":
@@ -78,8 +78,9 @@ def _configs(quick, arch=90):
             if cell == "lstm":
                 proj = {"HAS_LENGTHS": True, "REVERSE": False, "HAS_PROJ": True, **dot,
                         "BLOCK_B": 16, "BLOCK_H": 32, "BLOCK_K": 16}
-                yield "lstm_fwd_persistent", dtype, {**proj, "STORE_ACTS": True}, 4, True
-                yield "lstm_bwd_persistent", dtype, proj, 4, True
+                warps = common.persistent_warps(5 * 32 * 16, dtype)
+                yield "lstm_fwd_persistent", dtype, {**proj, "STORE_ACTS": True}, warps, True
+                yield "lstm_bwd_persistent", dtype, proj, warps, True
         step = {"BLOCK_B": 16, "BLOCK_H": 64, "HAS_LENGTHS": True}
         yield "matmul", dtype, {"HAS_OLD": True, "HAS_E": True, "HAS_Y": True, "HAS_LENGTHS": True,
                                 **dot, "BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32}, 4, False

@@ -22,6 +22,10 @@ every step on the sequential critical path of the backward, doubling its latency
 memory saving that cuDNN's own reserve space does not make either. The saved set per step is G*H
 (LSTM adds H for c_t; GRU stores r, z, n and W_hn h + b_hn, 4H) in the I/O dtype.
 
+Not implemented: the persistent form split across programs with a grid barrier per step (design.md)
+for weights beyond one SM; those sizes run the alternating form. `python -m fastrnn.kernels.aot`
+compiles every kernel for sm_90 without a GPU and reports registers, spills and shared memory.
+
 Forcing a form (tests, benchmarks): `with fastrnn.kernels.use_form("persistent"):` or the environment
 variable FASTRNN_KERNEL_FORM=persistent|alternating; the context manager wins over the variable.
 """
@@ -42,13 +46,15 @@ FORMS = ("persistent", "alternating")
 FORM_ENV_VAR = "FASTRNN_KERNEL_FORM"
 # Padded W_hh (+ W_hr) bytes one program keeps on chip in the persistent form: half of an H100/H200
 # SM's 256 KiB register file (the other half holds h, c, the gate blocks and the saved-activation
-# stores). Above it the blocks spill to local memory and the alternating form wins.
+# stores). At this budget the default persistent configurations compile for sm_90 with at most
+# ~400 bytes of spill per thread (fastrnn.kernels.aot); not yet timed against the alternating form.
 PERSISTENT_WEIGHT_BYTES = 128 * 1024
 # IEEE fp32 (FMA) products: largest padded K of a persistent program (see select_form).
 FP32_PERSISTENT_MAX_K = 64
 # Batch rows per persistent program; tl.dot needs M >= 16 on GPUs, so this is also the minimum.
 PERSISTENT_BLOCK_B = 16
-# Above this many batch tiles per SM-sized program wave the alternating form's larger tiles win.
+# Batch above which the alternating form runs: one wave of 16-row programs over 132 SMs (an
+# unmeasured choice; beyond it persistent programs queue behind each other).
 PERSISTENT_MAX_BATCH = 16 * 132
 
 _context = threading.local()
@@ -137,10 +143,12 @@ def select_form(gates, hidden, h_out, proj, dtype, capability, batch):
     return "persistent" if fits and batch <= PERSISTENT_MAX_BATCH else "alternating"
 
 
-def persistent_warps(weight_elements):
+def persistent_warps(weight_elements, dtype):
     """Warps of a persistent program: enough threads that the resident weight blocks take at most
-    ~64 32-bit registers per thread (the rest of the 255 hold h, c, gates and addresses)."""
-    if weight_elements <= 4096:
+    ~64 32-bit registers per thread (the rest of the 255 hold h, c, gates and addresses). IEEE fp32
+    products run on FMA units with K-long operand strips per thread: at least 8 warps there (4
+    spill at H = 64, see `python -m fastrnn.kernels.aot`)."""
+    if weight_elements <= 4096 and dot_meta(dtype)["INPUT_PRECISION"] != "ieee":
         return 4
     return 8 if weight_elements <= 16384 else 16
 
@@ -185,10 +193,20 @@ def _tanh(x):
 
 
 @triton.jit
-def _row_valid(len_ptr, t, i_b, m_b, HAS_LENGTHS: tl.constexpr):
-    """(BLOCK_B,) mask of the rows whose sequence is inside step t (len_ptr: (B,) int64)."""
+def _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS: tl.constexpr):
+    """(BLOCK_B,) sequence lengths of a tile's rows (len_ptr: (B,) int64), loaded once per program;
+    a placeholder without lengths (then _row_valid ignores it)."""
     if HAS_LENGTHS:
         b_len = tl.load(len_ptr + i_b, mask=m_b, other=0)
+    else:
+        b_len = i_b
+    return b_len
+
+
+@triton.jit
+def _row_valid(b_len, t, m_b, HAS_LENGTHS: tl.constexpr):
+    """(BLOCK_B,) mask of the rows whose sequence is inside step t."""
+    if HAS_LENGTHS:
         m_valid = m_b & (t < b_len)
     else:
         m_valid = m_b
@@ -254,7 +272,8 @@ def _matmul_kernel(
         b_acc += _dot(b_a, b_b, INPUT_PRECISION, DOT_FP32)
     o_c = i_m[:, None] * N + i_n[None, :]
     m_c = m_m[:, None] & m_n[None, :]
-    m_valid = _row_valid(len_ptr, t, i_m, m_m, HAS_LENGTHS)[:, None]
+    b_len = _row_lengths(len_ptr, i_m, m_m, HAS_LENGTHS)
+    m_valid = _row_valid(b_len, t, m_m, HAS_LENGTHS)[:, None]
     b_res = b_acc
     if HAS_E:
         b_res += tl.load(e_ptr + o_c, mask=m_c, other=0.0)
@@ -455,8 +474,13 @@ class RecurrenceFunction(torch.autograd.Function):
         return (None, None, *result)
 
 
+@torch.compiler.disable
 def run(launchers, gx, h0, c0, w_hh, w_hr, b_hh, **options):
     """Apply RecurrenceFunction (autograd.Function.apply takes positional arguments only).
+
+    Excluded from torch.compile: Dynamo would trace into the host launchers' time loop (and, under
+    the interpreter, into triton's numpy code, which fails); a compiled model graph-breaks here
+    and runs the kernels eagerly. A traceable op needs torch.library.triton_op (not done yet).
 
     An empty batch or a zero hidden size has nothing to compute (and a zero grid is not a valid
     CUDA launch): it runs the reference's loop, which only builds empty or zero-width tensors.

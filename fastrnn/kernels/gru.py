@@ -30,7 +30,7 @@ import triton
 import triton.language as tl
 
 from fastrnn.kernels import common
-from fastrnn.kernels.common import _dot, _keep_finished, _row_valid, _sigmoid, _tanh
+from fastrnn.kernels.common import _dot, _keep_finished, _row_lengths, _row_valid, _sigmoid, _tanh
 
 CELL = "gru"
 
@@ -147,12 +147,13 @@ def _gru_fwd_persistent_kernel(
         b_bn = tl.load(b_hh_ptr + 2 * H + i_h, mask=m_h, other=0.0).to(tl.float32)[None, :]
     o_bh = i_b[:, None] * H + i_h[None, :]
     b_h = tl.load(h0_ptr + o_bh, mask=m_bh, other=0.0).to(tl.float32)
+    b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
     for s in range(0, T):
         if REVERSE:
             t = T - 1 - s
         else:
             t = s
-        m_valid = _row_valid(len_ptr, t, i_b, m_b, HAS_LENGTHS)[:, None]
+        m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
         b_gr = _dot(b_h, b_wr, INPUT_PRECISION, DOT_FP32)
         b_gz = _dot(b_h, b_wz, INPUT_PRECISION, DOT_FP32)
         b_gn = _dot(b_h, b_wn, INPUT_PRECISION, DOT_FP32)
@@ -202,12 +203,13 @@ def _gru_bwd_persistent_kernel(
     b_wn = tl.load(w_hh_ptr + 2 * H * H + o_w, mask=m_w, other=0.0)
     o_bh = i_b[:, None] * H + i_h[None, :]
     b_dh = tl.load(dhn_ptr + o_bh, mask=m_bh, other=0.0).to(tl.float32)
+    b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
     for s in range(0, T):
         if REVERSE:
             t = s
         else:
             t = T - 1 - s
-        m_valid = _row_valid(len_ptr, t, i_b, m_b, HAS_LENGTHS)[:, None]
+        m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
         p_dout = dout_ptr + t.to(tl.int64) * B * H + o_bh
         b_dht = b_dh + tl.load(p_dout, mask=m_bh, other=0.0).to(tl.float32)
         b_dgr, b_dgz, b_dgn, b_dh_new = _gru_step_bwd(acts_ptr, hprev_ptr, dgx_ptr, dgh_ptr, t, B,
@@ -253,7 +255,8 @@ def _gru_fwd_step_kernel(
         b_gn += tl.load(b_hh_ptr + 2 * H + i_h, mask=m_h, other=0.0).to(tl.float32)[None, :]
     o_bh = i_b[:, None] * H + i_h[None, :]
     b_h = tl.load(h_ptr + o_bh, mask=m_bh, other=0.0)
-    m_valid = _row_valid(len_ptr, t, i_b, m_b, HAS_LENGTHS)[:, None]
+    b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
+    m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
     b_h_new = _gru_step_fwd(gx_ptr, acts_ptr, t, B, H, b_gr, b_gz, b_gn, b_h, i_b, i_h, m_bh,
                             STORE_ACTS)
     tl.store(hn_ptr + o_bh, tl.where(m_valid, b_h_new, b_h), mask=m_bh)
@@ -285,7 +288,8 @@ def _gru_bwd_step_kernel(
     o_bh = i_b[:, None] * H + i_h[None, :]
     b_dh = tl.load(dh_ptr + o_bh, mask=m_bh, other=0.0)
     b_dh += tl.load(dout_ptr + t.to(tl.int64) * B * H + o_bh, mask=m_bh, other=0.0).to(tl.float32)
-    m_valid = _row_valid(len_ptr, t, i_b, m_b, HAS_LENGTHS)[:, None]
+    b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
+    m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
     _, _, _, b_direct = _gru_step_bwd(acts_ptr, hprev_ptr, dgx_ptr, dgh_ptr, t, B, H, b_dh, i_b,
                                       i_h, m_bh, m_valid)
     tl.store(e_ptr + o_bh, b_direct, mask=m_bh)
@@ -302,7 +306,7 @@ def _persistent_meta(pb):
     return {
         "BLOCK_B": common.PERSISTENT_BLOCK_B, "BLOCK_H": block_h,
         **common.dot_meta(pb.gx.dtype),
-        "num_warps": common.persistent_warps(3 * block_h * block_h),
+        "num_warps": common.persistent_warps(3 * block_h * block_h, pb.gx.dtype),
     }
 
 

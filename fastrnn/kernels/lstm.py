@@ -33,7 +33,7 @@ import triton
 import triton.language as tl
 
 from fastrnn.kernels import common
-from fastrnn.kernels.common import _dot, _keep_finished, _row_valid, _sigmoid, _tanh
+from fastrnn.kernels.common import _dot, _keep_finished, _row_lengths, _row_valid, _sigmoid, _tanh
 
 CELL = "lstm"
 
@@ -188,12 +188,13 @@ def _lstm_fwd_persistent_kernel(
     o_bh = i_b[:, None] * H + i_h[None, :]
     b_h = tl.load(h0_ptr + o_bk, mask=m_bk, other=0.0).to(tl.float32)
     b_c = tl.load(c0_ptr + o_bh, mask=m_bh, other=0.0).to(tl.float32)
+    b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
     for s in range(0, T):
         if REVERSE:
             t = T - 1 - s
         else:
             t = s
-        m_valid = _row_valid(len_ptr, t, i_b, m_b, HAS_LENGTHS)[:, None]
+        m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
         b_gi = _dot(b_h, b_wi, INPUT_PRECISION, DOT_FP32)
         b_gf = _dot(b_h, b_wf, INPUT_PRECISION, DOT_FP32)
         b_gg = _dot(b_h, b_wg, INPUT_PRECISION, DOT_FP32)
@@ -261,6 +262,7 @@ def _lstm_bwd_persistent_kernel(
     o_bh = i_b[:, None] * H + i_h[None, :]
     b_dh = tl.load(dhn_ptr + o_bk, mask=m_bk, other=0.0).to(tl.float32)
     b_dc = tl.load(dcn_ptr + o_bh, mask=m_bh, other=0.0).to(tl.float32)
+    b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
     for s in range(0, T):
         j = T - 1 - s  # index of this step in forward processing order
         if REVERSE:
@@ -269,7 +271,7 @@ def _lstm_bwd_persistent_kernel(
         else:
             t = j
             t_prev = t - 1
-        m_valid = _row_valid(len_ptr, t, i_b, m_b, HAS_LENGTHS)[:, None]
+        m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
         o_t = t.to(tl.int64) * B * H_OUT + o_bk
         b_dht = b_dh + tl.load(dout_ptr + o_t, mask=m_bk, other=0.0).to(tl.float32)
         if HAS_PROJ:
@@ -320,7 +322,8 @@ def _lstm_fwd_step_kernel(
     b_go = tl.load(gh_ptr + 3 * H + o_gh, mask=m_bh, other=0.0)
     o_bh = i_b[:, None] * H + i_h[None, :]
     b_c = tl.load(c_ptr + o_bh, mask=m_bh, other=0.0)
-    m_valid = _row_valid(len_ptr, t, i_b, m_b, HAS_LENGTHS)[:, None]
+    b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
+    m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
     b_c, b_hp = _lstm_step_fwd(gx_ptr, acts_ptr, cs_ptr, t, B, H, b_gi, b_gf, b_gg, b_go, b_c,
                                i_b, i_h, m_bh, m_valid, STORE_ACTS)
     tl.store(c_ptr + o_bh, b_c, mask=m_bh)
@@ -366,7 +369,8 @@ def _lstm_bwd_step_kernel(
         b_dhp += tl.load(dout_ptr + t.to(tl.int64) * B * H + o_bh, mask=m_bh,
                          other=0.0).to(tl.float32)
     b_dc = tl.load(dc_ptr + o_bh, mask=m_bh, other=0.0)
-    m_valid = _row_valid(len_ptr, t, i_b, m_b, HAS_LENGTHS)[:, None]
+    b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
+    m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
     _, _, _, _, b_dc = _lstm_step_bwd(acts_ptr, cs_ptr, c0_ptr, dgx_ptr, t, t_prev, T, B, H, b_dhp,
                                       b_dc, i_b, i_h, m_bh, m_valid)
     tl.store(dc_ptr + o_bh, b_dc, mask=m_bh)
@@ -377,7 +381,8 @@ def _persistent_meta(pb):
     return {
         "BLOCK_B": common.PERSISTENT_BLOCK_B, "BLOCK_H": block_h, "BLOCK_K": block_k,
         **common.dot_meta(pb.gx.dtype),
-        "num_warps": common.persistent_warps((4 + (pb.proj > 0)) * block_h * block_k),
+        "num_warps": common.persistent_warps((4 + (pb.proj > 0)) * block_h * block_k,
+                                             pb.gx.dtype),
     }
 
 

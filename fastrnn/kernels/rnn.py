@@ -14,7 +14,8 @@ Forms (chosen in common.select_form):
 Both call `_rnn_step_fwd` / `_rnn_step_bwd`, the step body.
 
 Backward: dpre = dh * act'(pre), with act' from the output itself (tanh: 1 - h^2, relu: h > 0), so
-nothing but the output is saved (store vs recompute does not arise). dh_{t-1} = dpre W_hh, dW_hh = sum dpre^T h_{t-1} after the loop.
+nothing but the output is saved (store vs recompute does not arise). dh_{t-1} = dpre W_hh,
+dW_hh = sum dpre^T h_{t-1} after the loop.
 """
 
 import sys
@@ -24,7 +25,7 @@ import triton
 import triton.language as tl
 
 from fastrnn.kernels import common
-from fastrnn.kernels.common import _dot, _keep_finished, _row_valid, _tanh
+from fastrnn.kernels.common import _dot, _keep_finished, _row_lengths, _row_valid, _tanh
 
 CELL = "rnn"
 
@@ -106,12 +107,13 @@ def _rnn_fwd_persistent_kernel(
                   other=0.0)
     o_bh = i_b[:, None] * H + i_h[None, :]
     b_h = tl.load(h0_ptr + o_bh, mask=m_bh, other=0.0).to(tl.float32)
+    b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
     for s in range(0, T):
         if REVERSE:
             t = T - 1 - s
         else:
             t = s
-        m_valid = _row_valid(len_ptr, t, i_b, m_b, HAS_LENGTHS)[:, None]
+        m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
         b_gh = _dot(b_h, b_w, INPUT_PRECISION, DOT_FP32)
         b_h_new = _rnn_step_fwd(gx_ptr, t, B, H, b_gh, i_b, i_h, m_bh, RELU)
         p_out = out_ptr + t.to(tl.int64) * B * H + o_bh
@@ -149,12 +151,13 @@ def _rnn_bwd_persistent_kernel(
                   other=0.0)
     o_bh = i_b[:, None] * H + i_h[None, :]
     b_dh = tl.load(dhn_ptr + o_bh, mask=m_bh, other=0.0).to(tl.float32)
+    b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
     for s in range(0, T):
         if REVERSE:
             t = s
         else:
             t = T - 1 - s
-        m_valid = _row_valid(len_ptr, t, i_b, m_b, HAS_LENGTHS)[:, None]
+        m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
         p_dout = dout_ptr + t.to(tl.int64) * B * H + o_bh
         b_dht = b_dh + tl.load(p_dout, mask=m_bh, other=0.0).to(tl.float32)
         b_dpre = _rnn_step_bwd(out_ptr, dgx_ptr, t, B, H, b_dht, i_b, i_h, m_bh, m_valid, RELU)
@@ -186,7 +189,8 @@ def _rnn_fwd_step_kernel(
     o_bh = i_b[:, None] * H + i_h[None, :]
     b_gh = tl.load(gh_ptr + o_bh, mask=m_bh, other=0.0)
     b_h = tl.load(h_ptr + o_bh, mask=m_bh, other=0.0)
-    m_valid = _row_valid(len_ptr, t, i_b, m_b, HAS_LENGTHS)[:, None]
+    b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
+    m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
     b_h_new = _rnn_step_fwd(gx_ptr, t, B, H, b_gh, i_b, i_h, m_bh, RELU)
     tl.store(hn_ptr + o_bh, tl.where(m_valid, b_h_new, b_h), mask=m_bh)
     p_out = out_ptr + t.to(tl.int64) * B * H + o_bh
@@ -215,7 +219,8 @@ def _rnn_bwd_step_kernel(
     o_bh = i_b[:, None] * H + i_h[None, :]
     b_dh = tl.load(dh_ptr + o_bh, mask=m_bh, other=0.0)
     b_dh += tl.load(dout_ptr + t.to(tl.int64) * B * H + o_bh, mask=m_bh, other=0.0).to(tl.float32)
-    m_valid = _row_valid(len_ptr, t, i_b, m_b, HAS_LENGTHS)[:, None]
+    b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
+    m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
     _rnn_step_bwd(out_ptr, dgx_ptr, t, B, H, b_dh, i_b, i_h, m_bh, m_valid, RELU)
 
 
@@ -230,7 +235,7 @@ def _persistent_meta(pb):
     return {
         "BLOCK_B": common.PERSISTENT_BLOCK_B, "BLOCK_H": block_h,
         **common.dot_meta(pb.gx.dtype),
-        "num_warps": common.persistent_warps(block_h * block_h),
+        "num_warps": common.persistent_warps(block_h * block_h, pb.gx.dtype),
     }
 
 

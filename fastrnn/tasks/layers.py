@@ -29,6 +29,25 @@ def recurrent(kind, input_size, hidden, *, layers=1, dropout=0.0, bidirectional=
                backend=backend)
 
 
+@torch.no_grad()
+def set_memory_bias(module, value):
+    """Bias the gate that keeps the old state open: LSTM's forget gate, GRU's update gate.
+
+    Both sit at rows [H, 2H) of the gate biases (LSTM i,f,g,o; GRU r,z,n); the value goes into
+    b_ih and that slice of b_hh is zeroed, so the gate starts at sigmoid(value) in every layer.
+    A positive value (Gers et al. 2000; Jozefowicz et al. 2015; Keras's unit_forget_bias) starts the
+    cell with a long memory, so gradients over long spans do not vanish at initialisation.
+    Plain RNN modules have no such gate and are left unchanged.
+    """
+    if module.mode not in ("LSTM", "GRU"):
+        return module
+    hidden = module.hidden_size
+    for name, parameter in module.named_parameters():
+        if name.startswith("bias_"):
+            parameter[hidden : 2 * hidden] = value if name.startswith("bias_ih") else 0.0
+    return module
+
+
 class CellStack(nn.Module):
     """`layers` fastrnn cells of one kind stepped over time in a Python loop.
 

@@ -2,7 +2,10 @@
 
 Tutorial model: LSTMCell(1, 32) stepped over time in a Python loop, Linear(32, 2) on the last h;
 Adam 1e-3, batch 64, 30 epochs; sequences of length 30; 2000 train / 500 val; bar: val acc >= 0.98.
-Ties (15 ones, 15 zeros) are labelled 0: "more ones than zeros" is false.
+Ties (15 ones, 15 zeros) are labelled 0: "more ones than zeros" is false. They make 14% of the
+sequences and need an exact count, which is why the tutorial's Adam 1e-3 stops short of the bar
+(0.970 after 30 epochs, seed 0, on the reference and torch backends alike); the default is the
+smallest change that reaches it: lr 3e-3, same 30 epochs and model.
 """
 
 import torch
@@ -56,7 +59,7 @@ class Majority(Task):
     name = "majority"
     summary = "LSTMCell stepped in a Python loop: more ones than zeros?"
     bidirectional_ok = False
-    defaults = {"epochs": 30, "hidden": 32, "lr": 1e-3, "batch_size": 64,
+    defaults = {"epochs": 30, "hidden": 32, "lr": 3e-3, "batch_size": 64,
                 "seq_len": 30, "n_train": 2000, "n_val": 500}
     sizes = {"tiny": {"epochs": 4, "lr": 1e-2, "seq_len": 9, "n_train": 512, "n_val": 256}}
     as_tokens = False

@@ -4,6 +4,13 @@ Each example is a class token (one of `n_classes`) followed by T-1 distractor to
 disjoint set; the label is the class token. The model (embedding, recurrent stack, linear head on
 the last step) only sees the answer at step 0, so the gradient has to survive T steps. One model
 per cell type and length, all of equal hidden size; the result is accuracy vs T per cell type.
+
+The gated cells start with their memory gate biased open (`gate_bias`, default 3: LSTM forget gate,
+GRU update gate at sigmoid(3) = 0.95), the standard initialisation for long-memory tasks. That is
+the point of the lesson: a gate can hold the state (and its gradient) over T steps, a plain RNN has
+nothing to hold it with. With torch's default initialisation (gate_bias=0) the gates start at 0.5,
+the gradient vanishes as 0.5^T, and within this training budget LSTM and GRU fail at T=50 too
+(measured: val accuracy 0.23-0.30, chance 0.25, after 10-15 epochs).
 """
 
 import torch
@@ -12,7 +19,7 @@ from torch import nn
 from fastrnn.tasks import loop, plots
 from fastrnn.tasks.base import RunResult, Splits, Task
 from fastrnn.tasks.batching import SequenceDataset
-from fastrnn.tasks.layers import RNN_KINDS, recurrent, sequence_states
+from fastrnn.tasks.layers import RNN_KINDS, recurrent, sequence_states, set_memory_bias
 
 
 def first_token_sequences(n, length, n_classes, n_distractors, generator):
@@ -27,11 +34,13 @@ class LastStepClassifier(nn.Module):
     """Embedding -> recurrent stack -> linear head on the last step. (B, T) int64 -> (B, C)."""
 
     def __init__(self, kind, vocab, classes, hidden, layers, dropout, bidirectional, backend,
-                 embed=16):
+                 embed=16, gate_bias=0.0):
         super().__init__()
         self.embed = nn.Embedding(vocab, embed)
         self.rnn = recurrent(kind, embed, hidden, layers=layers, dropout=dropout,
                              bidirectional=bidirectional, backend=backend)
+        if gate_bias:
+            set_memory_bias(self.rnn, gate_bias)
         self.head = nn.Linear(hidden * (2 if bidirectional else 1), classes)
 
     def forward(self, x):
@@ -62,9 +71,9 @@ class Memory(Task):
     summary = "recall the first token after T-1 distractors: LSTM vs GRU vs RNN"
     metric = "mean_val_accuracy"
     bidirectional_ok = False   # a backward pass over the sequence would see the answer last
-    defaults = {"rnn": "all", "epochs": 15, "hidden": 32, "lr": 3e-3, "batch_size": 32,
+    defaults = {"rnn": "all", "epochs": 10, "hidden": 32, "lr": 3e-3, "batch_size": 32,
                 "lengths": "10,50,100,200", "n_classes": 4, "n_distractors": 4,
-                "n_train": 2000, "n_val": 500}
+                "n_train": 2000, "n_val": 500, "gate_bias": 3.0}
     sizes = {"tiny": {"epochs": 3, "lr": 1e-2, "lengths": "5,10", "n_train": 256, "n_val": 128}}
 
     def validate(self, config):
@@ -90,7 +99,8 @@ class Memory(Task):
     def make_model(self, config, backend, data):
         return LastStepClassifier(config["rnn"], config["n_classes"] + config["n_distractors"],
                                   config["n_classes"], config["hidden"], config["layers"],
-                                  config["dropout"], False, backend)
+                                  config["dropout"], False, backend,
+                                  gate_bias=float(config["gate_bias"]))
 
     def states(self, model, data, ctx):
         return sequence_states(model.rnn, model.embed(data.val.inputs[:1].to(ctx.device)))

@@ -67,8 +67,14 @@ def add_common(parser, tasks):
 
 def options_epilog(tasks):
     """Help text listing every task's settings and defaults."""
-    lines = ["task settings (defaults; change with flags or --set KEY=VALUE):"]
+    from fastrnn.tasks.base import COMMON
+
+    lines = ["task defaults (where they differ from the common ones) and task options;",
+             "change with the flags above or --set KEY=VALUE:"]
+    common = ", ".join(f"{k}={v}" for k, v in COMMON.items())
+    lines.append(f"  common: {common}")
     for name, task in tasks.items():
-        settings = ", ".join(f"{k}={v}" for k, v in task.settings().items() if k not in ("url",))
-        lines.append(f"  {name}: {settings}")
+        own = {k: v for k, v in task.settings().items()
+               if k not in ("url", "sha256") and (k not in COMMON or v != COMMON[k])}
+        lines.append(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in own.items()))
     return "\n".join(lines)

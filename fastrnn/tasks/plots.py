@@ -40,7 +40,7 @@ def prediction_vs_truth(time_axis, truth, prediction, split_at, path):
     axis.plot(time_axis, prediction, color="tab:blue", label="prediction (one step ahead)")
     axis.axvspan(split_at, time_axis[-1], color="tab:orange", alpha=0.12, label="held-out tail")
     axis.set(xlabel="t", ylabel="value", title="sine: prediction vs truth")
-    axis.legend(loc="upper right")
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     return _save(figure, path)
 
 
