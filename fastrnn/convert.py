@@ -4,6 +4,8 @@ The swapped module carries the very same Parameter objects (not copies), so an o
 before the swap keeps working and tied weights stay tied; training mode is kept too.
 """
 
+import warnings
+
 from torch import nn
 
 from fastrnn import modules
@@ -36,8 +38,11 @@ def _constructor_kwargs(module):
 def _swap(module, target_cls, extra_kwargs):
     first = next(module.parameters(), None)
     factory = {} if first is None else {"device": "meta", "dtype": first.dtype}
-    # Built on the meta device: its own freshly initialised weights are dropped right away.
-    new = target_cls(**_constructor_kwargs(module), **factory, **extra_kwargs)
+    # Built on the meta device: its own freshly initialised weights are dropped right away. The
+    # single-layer dropout warning was already given when `module` was built; do not repeat it.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="dropout option adds dropout", category=UserWarning)
+        new = target_cls(**_constructor_kwargs(module), **factory, **extra_kwargs)
     for name, _ in list(new.named_parameters(recurse=False)):
         setattr(new, name, getattr(module, name))
     if hasattr(new, "_init_flat_weights"):

@@ -103,6 +103,17 @@ def _check_lengths(lengths, steps, batch):
     return lengths
 
 
+def _zero_padding(input, lengths):
+    """input (T, B, I) with the steps past each sequence's length set to 0.
+
+    The recurrence never uses those steps, but it still computes them (the batch is not shrunk),
+    and in the backward a zero gradient times a NaN or Inf there (padding from torch.empty, say)
+    is NaN: it would poison every weight gradient. Layers > 0 get zeros there already.
+    """
+    steps = torch.arange(input.shape[0], device=input.device).unsqueeze(1)
+    return input.masked_fill((steps >= lengths.unsqueeze(0)).unsqueeze(2), 0)
+
+
 def _default_states(mode, input, weights, num_directions):
     """Zero initial states (L*D, B, X) with the input's dtype and device."""
     batch = input.shape[1]
@@ -159,6 +170,7 @@ def recurrent_stack(mode, input, states, weights, *, bidirectional=False, dropou
                                           training, lengths)
         if lengths is not None:
             lengths = lengths.to(input.device)
+            input = _zero_padding(input, lengths)
         return _run_layers(_implementation(name), mode, input, states, weights, bidirectional,
                            dropout, training, lengths)
 

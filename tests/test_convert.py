@@ -1,5 +1,7 @@
 """fastrnn.convert: swap every torch.nn recurrent layer of a model, sharing its Parameters."""
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -110,3 +112,12 @@ def test_subclasses_are_left_alone():
 def test_convert_rejects_unknown_target():
     with pytest.raises(ValueError, match="^convert\\(to=...\\) takes 'fastrnn' or 'torch', got 'jax'$"):
         fastrnn.convert(nn.LSTM(3, 4), to="jax")
+
+
+def test_convert_does_not_repeat_the_single_layer_dropout_warning():
+    with pytest.warns(UserWarning, match="dropout option adds dropout"):
+        lstm = nn.LSTM(3, 4, dropout=0.2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        back = fastrnn.convert(fastrnn.convert(lstm), to="torch")
+    assert back.dropout == 0.2

@@ -316,6 +316,32 @@ def _lstm_weights():
     return [(torch.randn(4 * H, IN), torch.randn(4 * H, H), None, None, None)]
 
 
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN_TANH"])
+def test_functional_padding_garbage_is_ignored(mode, backend):
+    """NaN/Inf past a sequence's length (torch.empty padding) changes nothing, gradients included
+    (a zero gradient times NaN in the skipped steps used to poison every weight gradient)."""
+    gates = {"LSTM": 4, "GRU": 3}.get(mode, 1)
+    weights = [tuple(torch.randn(shape, requires_grad=True) for shape in
+                     ((gates * H, IN), (gates * H, H), (gates * H,), (gates * H,))) + (None,)]
+    clean = torch.randn(5, 2, IN)
+    lengths = torch.tensor([3, 5])
+    results = []
+    for fill in (0.0, float("nan"), float("inf")):
+        x = clean.clone()
+        x[3:, 0] = fill
+        x.requires_grad_()
+        output, finals = fastrnn.functional.recurrent_stack(
+            mode, x, None, weights, bidirectional=False, lengths=lengths, backend=backend)
+        (output.sum() + sum(f.sum() for f in finals)).backward()
+        grads = [x.grad] + [w.grad.clone() for w in weights[0][:4]]
+        for w in weights[0][:4]:
+            w.grad = None
+        results.append([output.detach(), *[f.detach() for f in finals], *grads])
+    for garbage in results[1:]:
+        for a, e in zip(garbage, results[0], strict=True):
+            assert torch.equal(a, e)
+
+
 @pytest.mark.parametrize(("lengths", "message"), [
     ([4, 5], "lengths must lie in [1, 4] (the padded sequence length), got min 4 and max 5"),
     ([0, 2], "lengths must lie in [1, 4] (the padded sequence length), got min 0 and max 2"),

@@ -143,3 +143,17 @@ def test_state_traces_have_units_by_time():
     assert sorted(traced) == ["c layer 0", "c layer 1", "h layer 0", "h layer 1"]
     torch.testing.assert_close(traced["h layer 1"][:, -1], stack(x)[0])
     assert stack.trace is None
+
+
+def test_memory_gate_bias_opens_the_lstm_forget_and_gru_update_gates():
+    from fastrnn.tasks.layers import recurrent, set_memory_bias
+
+    for kind in ("lstm", "gru"):
+        module = set_memory_bias(recurrent(kind, 3, 4, layers=2, backend="reference"), 3.0)
+        for layer in range(2):
+            b_ih, b_hh = getattr(module, f"bias_ih_l{layer}"), getattr(module, f"bias_hh_l{layer}")
+            assert torch.all(b_ih[4:8] == 3.0) and torch.all(b_hh[4:8] == 0.0)
+            assert not torch.all(b_ih[:4] == 3.0)   # the other gates keep torch's init
+    rnn = recurrent("rnn", 3, 4, backend="reference")
+    before = rnn.bias_ih_l0.clone()
+    assert torch.equal(set_memory_bias(rnn, 3.0).bias_ih_l0, before)

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastrnn.tasks import loop
+from fastrnn.tasks import loop, plots
 from fastrnn.tasks.layers import RNN_KINDS
 
 # Settings every task has. `None` passed by a caller means "the task's default".
@@ -71,7 +71,6 @@ class Task(abc.ABC):
     kind = "classification"       # or 'regression'
     metric = "val_accuracy"
     higher_is_better = True
-    chance = None                 # the metric of a constant guess, where meaningful
     rnn_choices = RNN_KINDS
     bidirectional_ok = True
     defaults = {}                 # overrides of COMMON plus task-specific options
@@ -147,8 +146,6 @@ class Task(abc.ABC):
     # --- the shared run ------------------------------------------------------------------------
     def run(self, config, ctx):
         """Build data and model, train with the shared loop, evaluate, plot. -> RunResult."""
-        from fastrnn.tasks import plots
-
         data = self.make_data(config, loop.generator(ctx.seed), ctx)
         model = self.make_model(config, ctx.backend, data).to(ctx.device)
         epochs = loop.fit(model, data, self.kind, self.metric, config, ctx)
