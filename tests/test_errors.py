@@ -208,14 +208,37 @@ def test_forward_error(kind, make_args, error, message):
     same_error(lambda: theirs(*args), lambda: ours(*args), error, message)
 
 
+def _raises_exactly(call, message):
+    with pytest.raises(RuntimeError, match=f"^{re.escape(message)}$"):
+        call()
+
+
 def test_lstm_packed_errors_are_clear():
-    """torch.nn's LSTM skips its checks on packed input; fastrnn runs them (better messages)."""
+    """torch.nn's LSTM skips its checks on packed input (a wrong hx can segfault it, a wrong
+    feature size can run); fastrnn runs them and says what is wrong."""
     lstm = fastrnn.LSTM(IN, H)
-    with pytest.raises(RuntimeError, match="^input must have 2 dimensions, got 3$"):
-        lstm(PackedSequence(_x(6, 2, IN), torch.tensor([3, 2, 1])))
+    _raises_exactly(lambda: lstm(PackedSequence(_x(6, 2, IN), torch.tensor([3, 2, 1]))),
+                    "input must have 2 dimensions, got 3")
     packed = torch.nn.utils.rnn.pack_sequence([_x(3, IN), _x(2, IN)])
-    with pytest.raises(RuntimeError, match=r"^Expected hidden\[0\] size \(1, 2, 6\), got \[1, 3, 6\]$"):
-        lstm(packed, (_x(1, 3, H), _x(1, 3, H)))
+    _raises_exactly(lambda: lstm(packed, (_x(1, 3, H), _x(1, 3, H))),
+                    f"Expected hidden[0] size (1, 2, {H}), got [1, 3, {H}]")
+    _raises_exactly(lambda: lstm(packed, (_x(1, 2, H), _x(2, 2, H))),
+                    f"Expected hidden[1] size (1, 2, {H}), got [2, 2, {H}]")
+    wide = torch.nn.utils.rnn.pack_sequence([_x(3, IN + 1), _x(2, IN + 1)])
+    _raises_exactly(lambda: lstm(wide),
+                    f"input.size(-1) must be equal to input_size. Expected {IN}, got {IN + 1}")
+
+
+@pytest.mark.parametrize("kind", ["GRU", "RNN"])
+def test_packed_hx_is_checked_as_the_user_passed_it(kind):
+    """torch.nn permutes hx before checking it: a larger batch is silently cut to the packed
+    batch, and a 2-D hx is reported with a permuted shape. fastrnn checks the hx it was given."""
+    module = getattr(fastrnn, kind)(IN, H)
+    packed = torch.nn.utils.rnn.pack_sequence([_x(2, IN), _x(3, IN)], enforce_sorted=False)
+    _raises_exactly(lambda: module(packed, _x(1, 3, H)),
+                    f"Expected hidden size (1, 2, {H}), got [1, 3, {H}]")
+    _raises_exactly(lambda: module(packed, _x(2, H)),
+                    f"Expected hidden size (1, 2, {H}), got [2, {H}]")
 
 
 # -- cells --------------------------------------------------------------------------------------
