@@ -4,6 +4,7 @@ import tarfile
 
 import pytest
 import torch
+from test_tasks import one_torch_thread  # noqa: F401  (autouse fixture)
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import fastrnn

@@ -7,6 +7,7 @@ import socket
 import threading
 
 import pytest
+from test_tasks import one_torch_thread  # noqa: F401  (autouse fixture)
 
 from fastrnn.tasks import train
 from fastrnn.tasks.data import imdb, synthetic

@@ -10,6 +10,16 @@ import fastrnn
 from fastrnn.tasks import TASKS, record, train
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The task models are tiny: a second intra-op thread only spins, and on a shared machine the
+    spinning costs ten times the CPU of the work. Restored after each test."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 SMALL_TASKS = ["majority", "majority-rnn", "sine", "dna", "memory"]
 TASK_PLOTS = {"sine": {"sine_prediction.png"}, "dna": {"dna_attention.png"},
               "memory": {"memory_accuracy.png"}}

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from test_tasks import one_torch_thread  # noqa: F401  (autouse fixture)
 
 from fastrnn.cli import main
 from fastrnn.tasks.data import synthetic

@@ -3,13 +3,20 @@
 import copy
 
 import pytest
+import torch
+from test_tasks import one_torch_thread  # noqa: F401  (autouse fixture)
 
 from fastrnn.tasks import record, train
 
 
 @pytest.fixture(scope="module")
 def good():
-    return train("majority-rnn", backend="reference", size="tiny", epochs=2, quiet=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)   # as one_torch_thread, which is per test and starts after this
+    try:
+        return train("majority-rnn", backend="reference", size="tiny", epochs=2, quiet=True)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_a_real_record_validates(good):

@@ -11,6 +11,10 @@ the point of the lesson: a gate can hold the state (and its gradient) over T ste
 nothing to hold it with. With torch's default initialisation (gate_bias=0) the gates start at 0.5,
 the gradient vanishes as 0.5^T, and within this training budget LSTM and GRU fail at T=50 too
 (measured: val accuracy 0.23-0.30, chance 0.25, after 10-15 epochs).
+
+Measured with the defaults (seed 0, reference and torch backends identical): GRU 1.0 at every T up
+to 200; LSTM 1.0 up to T=50, chance at 100 and 200 (its input gate keeps adding distractors to the
+cell, where GRU's coupled update gate lets little in); plain RNN 1.0 at T=10, chance from T=50.
 """
 
 import torch

@@ -5,6 +5,15 @@ layer's h_n; sequences packed with pack_padded_sequence(..., enforce_sorted=Fals
 batch 32, 5 epochs. Vocabulary from the training split. Bar: test accuracy >= 0.85 on the full
 test split after training on the full train split.
 
+Defaults: the tutorial's model, optimiser and epochs, with three stated changes, measured on the
+full splits, reference backend, 2 shared CPU cores, seed 0:
+    batch 64 and reviews truncated to their last 256 tokens (mean 194 tokens kept), to fit the
+    time available; vocabulary capped at 25,000 (with <pad> and <unk>);
+    gradient norm clipped at 1.0: without it the same run peaked at 0.790 (epoch 2) and ended at
+    0.789 (epochs: 0.726 0.790 0.731 0.707 0.789); with it: 0.756 0.809 0.828 0.852 0.861
+    (about 215 s of training and 60 s of test evaluation per epoch on one core; 24 min in all).
+Dropout 0.5 between the layers instead of clipping: 0.746 0.785 0.790 0.837 after 4 epochs.
+
 Quick runs: `size='tiny'` (or n_train/n_test) trains on a seeded random subset; `max_len`
 truncates reviews (keeping the last tokens, where reviews tend to state their verdict, unless
 truncate='head'); `vocab_size` caps the vocabulary.
@@ -63,12 +72,13 @@ def _truncate(tokens, max_len, side):
 class Sentiment(Task):
     name = "sentiment"
     summary = "IMDB reviews: packed LSTM classifier"
-    defaults = {"epochs": 5, "hidden": 128, "layers": 2, "lr": 1e-3, "batch_size": 32,
-                "embed": 64, "vocab_size": 25000, "min_freq": 1, "max_len": None,
+    defaults = {"epochs": 5, "hidden": 128, "layers": 2, "lr": 1e-3, "batch_size": 64,
+                "grad_clip": 1.0, "embed": 64, "vocab_size": 25000, "min_freq": 1, "max_len": 256,
                 "truncate": "tail", "n_train": None, "n_test": None, "data_dir": None,
                 "url": imdb.URL, "sha256": imdb.SHA256}
-    sizes = {"tiny": {"epochs": 2, "lr": 1e-2, "hidden": 32, "layers": 1, "embed": 32, "vocab_size": 5000,
-                      "max_len": 64, "n_train": 1000, "n_test": 500}}
+    sizes = {"tiny": {"epochs": 2, "lr": 1e-2, "batch_size": 32, "hidden": 32, "layers": 1,
+                      "embed": 32, "vocab_size": 5000, "max_len": 64, "n_train": 1000,
+                      "n_test": 500}}
 
     def validate(self, config):
         super().validate(config)
