@@ -293,7 +293,7 @@ class RNNBase(nn.Module):
         output_data = pack_padded_sequence(output, lengths, enforce_sorted=True).data
         return PackedSequence(output_data, batch_sizes, sorted_indices, unsorted_indices), hidden
 
-    def forward(self, input, hx=None):
+    def _forward(self, input, hx=None):
         """Run the layer.
 
         Args:
@@ -305,10 +305,6 @@ class RNNBase(nn.Module):
             (output, h_n) for GRU/RNN, (output, (h_n, c_n)) for LSTM; output (T, B, D*H_out)
             (batch_first: (B, T, D*H_out); packed input: a PackedSequence).
         """
-        if not isinstance(self, (RNN, GRU, LSTM)):
-            # torch.nn.RNNBase has no forward of its own: only LSTM, GRU and RNN run.
-            raise NotImplementedError(
-                f'Module [{type(self).__name__}] is missing the required "forward" function')
         if isinstance(input, PackedSequence):
             return self._forward_packed(input, hx)
         if input.dim() not in (2, 3):
@@ -347,6 +343,9 @@ class RNN(RNNBase):
         (torch.Size([5, 3, 20]), torch.Size([2, 3, 20]))
     """
 
+    # RNNBase itself has no forward, as in torch.nn: calling one raises NotImplementedError.
+    forward = RNNBase._forward
+
     def __init__(self, *args, **kwargs):
         if "proj_size" in kwargs:
             raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
@@ -380,6 +379,9 @@ class GRU(RNNBase):
         torch.Size([3, 5, 20])
     """
 
+    # RNNBase itself has no forward, as in torch.nn: calling one raises NotImplementedError.
+    forward = RNNBase._forward
+
     def __init__(self, *args, **kwargs):
         if "proj_size" in kwargs:
             raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
@@ -398,6 +400,9 @@ class LSTM(RNNBase):
         >>> output.shape, c_n.shape
         (torch.Size([5, 3, 20]), torch.Size([2, 3, 20]))
     """
+
+    # RNNBase itself has no forward, as in torch.nn: calling one raises NotImplementedError.
+    forward = RNNBase._forward
 
     def __init__(self, *args, **kwargs):
         super().__init__("LSTM", *args, **kwargs)
