@@ -228,6 +228,64 @@ def _keep_finished(m_valid, b_new, b_old, HAS_LENGTHS: tl.constexpr):
     return b_out
 
 
+@triton.jit
+def _persistent_tile(B, H, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr):
+    """Rows of a persistent program's batch tile and the whole padded hidden range: returns
+    (i_b, i_h, m_b, m_h, m_bh). The state offsets and lengths come after the weight loads in the
+    kernels: that order spills less on sm_90 (fastrnn.kernels.aot)."""
+    i_b = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
+    i_h = tl.arange(0, BLOCK_H)
+    m_b = i_b < B
+    m_h = i_h < H
+    m_bh = m_b[:, None] & m_h[None, :]
+    return i_b, i_h, m_b, m_h, m_bh
+
+
+@triton.jit
+def _time_index(j, T, b_len, m_b, REVERSE: tl.constexpr, HAS_LENGTHS: tl.constexpr):
+    """Time index t of the j-th step in forward processing order (the device twin of time_index)
+    and the (BLOCK_B, 1) mask of the rows inside their sequence at t."""
+    if REVERSE:
+        t = T - 1 - j
+    else:
+        t = j
+    m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
+    return t, m_valid
+
+
+@triton.jit
+def _step_tile(len_ptr, t, B, H, HAS_LENGTHS: tl.constexpr, BLOCK_B: tl.constexpr,
+               BLOCK_H: tl.constexpr):
+    """The (batch tile, hidden tile) of an alternating-form step program (grid axes 0 and 1) and its
+    rows' validity at step t (len_ptr: (B,) int64). Returns (i_b, i_h, m_h, m_bh, o_bh, m_valid);
+    o_bh addresses a (B, H) tensor, m_valid is (BLOCK_B, 1)."""
+    i_b = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
+    i_h = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
+    m_b = i_b < B
+    m_h = i_h < H
+    m_bh = m_b[:, None] & m_h[None, :]
+    o_bh = i_b[:, None] * H + i_h[None, :]
+    b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
+    m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
+    return i_b, i_h, m_h, m_bh, o_bh, m_valid
+
+
+@triton.jit
+def _store_step(out_ptr, t, B, N, o_bn, m_bn, b_h, m_valid):
+    """Store step t of a per-step result (out_ptr: (T, B, N), e.g. the output): b_h in valid rows,
+    0 past a sequence's end."""
+    p_out = out_ptr + t.to(tl.int64) * B * N + o_bn
+    tl.store(p_out, tl.where(m_valid, b_h, 0.0).to(out_ptr.dtype.element_ty), mask=m_bn)
+
+
+@triton.jit
+def _add_dout(b_dh, dout_ptr, t, B, N, o_bn, m_bn):
+    """dh of step t: the fp32 carry b_dh from later steps plus the output's gradient dout_t
+    (dout_ptr: (T, B, N))."""
+    p_dout = dout_ptr + t.to(tl.int64) * B * N + o_bn
+    return b_dh + tl.load(p_dout, mask=m_bn, other=0.0).to(tl.float32)
+
+
 @triton.jit(do_not_specialize=["t"])
 def _matmul_kernel(
     a_ptr,  # (M, K) contiguous, any float dtype; cast to b's dtype for the product
@@ -305,6 +363,25 @@ def step_product(a, w, out, *, transpose_w, t=0, lengths=None, old=None, extra=N
         HAS_LENGTHS=lengths is not None, **dot_meta(w.dtype),
         BLOCK_M=block_m, BLOCK_N=64, BLOCK_K=32,
     )
+
+
+def step_launch(pb):
+    """(grid, BLOCK_* meta) of the alternating form's per-step pointwise kernels."""
+    block_h = min(64, triton.next_power_of_2(pb.hidden))
+    grid = (triton.cdiv(pb.batch, PERSISTENT_BLOCK_B), triton.cdiv(pb.hidden, block_h))
+    return grid, {"BLOCK_B": PERSISTENT_BLOCK_B, "BLOCK_H": block_h}
+
+
+def persistent_launch(pb):
+    """(grid, meta) of a persistent kernel: one program per batch tile, BLOCK_H = padded H, the
+    tl.dot settings and warps for the resident weights (LSTM adds BLOCK_K = padded H_out)."""
+    block_h, block_k = pad(pb.hidden), pad(pb.h_out)
+    weight_elements = (pb.gates + (pb.proj > 0)) * block_h * block_k
+    meta = {
+        "BLOCK_B": PERSISTENT_BLOCK_B, "BLOCK_H": block_h, **dot_meta(pb.gx.dtype),
+        "num_warps": persistent_warps(weight_elements, pb.gx.dtype),
+    }
+    return (triton.cdiv(pb.batch, PERSISTENT_BLOCK_B),), meta
 
 
 def time_index(step, steps, reverse):

@@ -30,7 +30,18 @@ import triton
 import triton.language as tl
 
 from fastrnn.kernels import common
-from fastrnn.kernels.common import _dot, _keep_finished, _row_lengths, _row_valid, _sigmoid, _tanh
+from fastrnn.kernels.common import (
+    _add_dout,
+    _dot,
+    _keep_finished,
+    _persistent_tile,
+    _row_lengths,
+    _sigmoid,
+    _step_tile,
+    _store_step,
+    _tanh,
+    _time_index,
+)
 
 CELL = "gru"
 
@@ -108,6 +119,25 @@ def _gru_step_bwd(
     return b_dgr, b_dgz, b_dghn, b_dh * b_z
 
 
+@triton.jit
+def _gru_gate_weights(w_hh_ptr, H, o_w, m_w):
+    """The r, z, n blocks of W_hh (w_hh_ptr: (3H, H)) at offsets o_w within a gate, so the caller
+    picks the layout (W_g or W_g^T)."""
+    b_wr = tl.load(w_hh_ptr + o_w, mask=m_w, other=0.0)
+    b_wz = tl.load(w_hh_ptr + H * H + o_w, mask=m_w, other=0.0)
+    b_wn = tl.load(w_hh_ptr + 2 * H * H + o_w, mask=m_w, other=0.0)
+    return b_wr, b_wz, b_wn
+
+
+@triton.jit
+def _gru_gate_bias(b_hh_ptr, H, i_h, m_h):
+    """The r, z, n parts of b_hh (b_hh_ptr: (3H,)) at hidden units i_h as fp32 (1, BLOCK_H) rows."""
+    b_br = tl.load(b_hh_ptr + i_h, mask=m_h, other=0.0).to(tl.float32)[None, :]
+    b_bz = tl.load(b_hh_ptr + H + i_h, mask=m_h, other=0.0).to(tl.float32)[None, :]
+    b_bn = tl.load(b_hh_ptr + 2 * H + i_h, mask=m_h, other=0.0).to(tl.float32)[None, :]
+    return b_br, b_bz, b_bn
+
+
 @triton.jit(do_not_specialize=["T"])
 def _gru_fwd_persistent_kernel(
     gx_ptr,  # (T, B, 3H)
@@ -130,30 +160,18 @@ def _gru_fwd_persistent_kernel(
     BLOCK_B: tl.constexpr,
     BLOCK_H: tl.constexpr,
 ):
-    i_b = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
-    i_h = tl.arange(0, BLOCK_H)
-    m_b = i_b < B
-    m_h = i_h < H
-    m_bh = m_b[:, None] & m_h[None, :]
+    i_b, i_h, m_b, m_h, m_bh = _persistent_tile(B, H, BLOCK_B, BLOCK_H)
     # W_hh^T per gate (BLOCK_H in, BLOCK_H out): h (BLOCK_B, H) @ W^T keeps batch as M >= 16.
     o_w = i_h[None, :] * H + i_h[:, None]
     m_w = m_h[:, None] & m_h[None, :]
-    b_wr = tl.load(w_hh_ptr + o_w, mask=m_w, other=0.0)
-    b_wz = tl.load(w_hh_ptr + H * H + o_w, mask=m_w, other=0.0)
-    b_wn = tl.load(w_hh_ptr + 2 * H * H + o_w, mask=m_w, other=0.0)
+    b_wr, b_wz, b_wn = _gru_gate_weights(w_hh_ptr, H, o_w, m_w)
     if HAS_BIAS:
-        b_br = tl.load(b_hh_ptr + i_h, mask=m_h, other=0.0).to(tl.float32)[None, :]
-        b_bz = tl.load(b_hh_ptr + H + i_h, mask=m_h, other=0.0).to(tl.float32)[None, :]
-        b_bn = tl.load(b_hh_ptr + 2 * H + i_h, mask=m_h, other=0.0).to(tl.float32)[None, :]
+        b_br, b_bz, b_bn = _gru_gate_bias(b_hh_ptr, H, i_h, m_h)
     o_bh = i_b[:, None] * H + i_h[None, :]
     b_h = tl.load(h0_ptr + o_bh, mask=m_bh, other=0.0).to(tl.float32)
     b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
     for s in range(0, T):
-        if REVERSE:
-            t = T - 1 - s
-        else:
-            t = s
-        m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
+        t, m_valid = _time_index(s, T, b_len, m_b, REVERSE, HAS_LENGTHS)
         b_gr = _dot(b_h, b_wr, INPUT_PRECISION, DOT_FP32)
         b_gz = _dot(b_h, b_wz, INPUT_PRECISION, DOT_FP32)
         b_gn = _dot(b_h, b_wn, INPUT_PRECISION, DOT_FP32)
@@ -163,8 +181,7 @@ def _gru_fwd_persistent_kernel(
             b_gn += b_bn
         b_h_new = _gru_step_fwd(gx_ptr, acts_ptr, t, B, H, b_gr, b_gz, b_gn, b_h, i_b, i_h, m_bh,
                                 STORE_ACTS)
-        p_out = out_ptr + t.to(tl.int64) * B * H + o_bh
-        tl.store(p_out, tl.where(m_valid, b_h_new, 0.0).to(out_ptr.dtype.element_ty), mask=m_bh)
+        _store_step(out_ptr, t, B, H, o_bh, m_bh, b_h_new, m_valid)
         b_h = _keep_finished(m_valid, b_h_new, b_h, HAS_LENGTHS)
     tl.store(hn_ptr + o_bh, b_h.to(hn_ptr.dtype.element_ty), mask=m_bh)
 
@@ -190,28 +207,18 @@ def _gru_bwd_persistent_kernel(
     BLOCK_B: tl.constexpr,
     BLOCK_H: tl.constexpr,
 ):
-    i_b = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
-    i_h = tl.arange(0, BLOCK_H)
-    m_b = i_b < B
-    m_h = i_h < H
-    m_bh = m_b[:, None] & m_h[None, :]
+    i_b, i_h, m_b, m_h, m_bh = _persistent_tile(B, H, BLOCK_B, BLOCK_H)
     # W_hh per gate (BLOCK_H gate rows, BLOCK_H state columns): dh_{t-1} = dgh @ W_g.
     o_w = i_h[:, None] * H + i_h[None, :]
     m_w = m_h[:, None] & m_h[None, :]
-    b_wr = tl.load(w_hh_ptr + o_w, mask=m_w, other=0.0)
-    b_wz = tl.load(w_hh_ptr + H * H + o_w, mask=m_w, other=0.0)
-    b_wn = tl.load(w_hh_ptr + 2 * H * H + o_w, mask=m_w, other=0.0)
+    b_wr, b_wz, b_wn = _gru_gate_weights(w_hh_ptr, H, o_w, m_w)
     o_bh = i_b[:, None] * H + i_h[None, :]
     b_dh = tl.load(dhn_ptr + o_bh, mask=m_bh, other=0.0).to(tl.float32)
     b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
     for s in range(0, T):
-        if REVERSE:
-            t = s
-        else:
-            t = T - 1 - s
-        m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
-        p_dout = dout_ptr + t.to(tl.int64) * B * H + o_bh
-        b_dht = b_dh + tl.load(p_dout, mask=m_bh, other=0.0).to(tl.float32)
+        j = T - 1 - s  # index of this step in forward processing order
+        t, m_valid = _time_index(j, T, b_len, m_b, REVERSE, HAS_LENGTHS)
+        b_dht = _add_dout(b_dh, dout_ptr, t, B, H, o_bh, m_bh)
         b_dgr, b_dgz, b_dgn, b_dh_new = _gru_step_bwd(acts_ptr, hprev_ptr, dgx_ptr, dgh_ptr, t, B,
                                                       H, b_dht, i_b, i_h, m_bh, m_valid)
         b_dh_new += _dot(b_dgr, b_wr, INPUT_PRECISION, DOT_FP32)
@@ -240,28 +247,22 @@ def _gru_fwd_step_kernel(
     BLOCK_B: tl.constexpr,
     BLOCK_H: tl.constexpr,
 ):
-    i_b = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
-    i_h = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
-    m_b = i_b < B
-    m_h = i_h < H
-    m_bh = m_b[:, None] & m_h[None, :]
+    i_b, i_h, m_h, m_bh, o_bh, m_valid = _step_tile(len_ptr, t, B, H, HAS_LENGTHS, BLOCK_B,
+                                                    BLOCK_H)
     o_gh = i_b[:, None] * (3 * H) + i_h[None, :]
     b_gr = tl.load(gh_ptr + o_gh, mask=m_bh, other=0.0)
     b_gz = tl.load(gh_ptr + H + o_gh, mask=m_bh, other=0.0)
     b_gn = tl.load(gh_ptr + 2 * H + o_gh, mask=m_bh, other=0.0)
     if HAS_BIAS:
-        b_gr += tl.load(b_hh_ptr + i_h, mask=m_h, other=0.0).to(tl.float32)[None, :]
-        b_gz += tl.load(b_hh_ptr + H + i_h, mask=m_h, other=0.0).to(tl.float32)[None, :]
-        b_gn += tl.load(b_hh_ptr + 2 * H + i_h, mask=m_h, other=0.0).to(tl.float32)[None, :]
-    o_bh = i_b[:, None] * H + i_h[None, :]
+        b_br, b_bz, b_bn = _gru_gate_bias(b_hh_ptr, H, i_h, m_h)
+        b_gr += b_br
+        b_gz += b_bz
+        b_gn += b_bn
     b_h = tl.load(h_ptr + o_bh, mask=m_bh, other=0.0)
-    b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
-    m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
     b_h_new = _gru_step_fwd(gx_ptr, acts_ptr, t, B, H, b_gr, b_gz, b_gn, b_h, i_b, i_h, m_bh,
                             STORE_ACTS)
     tl.store(hn_ptr + o_bh, tl.where(m_valid, b_h_new, b_h), mask=m_bh)
-    p_out = out_ptr + t.to(tl.int64) * B * H + o_bh
-    tl.store(p_out, tl.where(m_valid, b_h_new, 0.0).to(out_ptr.dtype.element_ty), mask=m_bh)
+    _store_step(out_ptr, t, B, H, o_bh, m_bh, b_h_new, m_valid)
 
 
 @triton.jit(do_not_specialize=["t"])
@@ -281,33 +282,12 @@ def _gru_bwd_step_kernel(
     BLOCK_B: tl.constexpr,
     BLOCK_H: tl.constexpr,
 ):
-    i_b = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
-    i_h = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
-    m_b = i_b < B
-    m_bh = m_b[:, None] & (i_h < H)[None, :]
-    o_bh = i_b[:, None] * H + i_h[None, :]
+    i_b, i_h, _, m_bh, o_bh, m_valid = _step_tile(len_ptr, t, B, H, HAS_LENGTHS, BLOCK_B, BLOCK_H)
     b_dh = tl.load(dh_ptr + o_bh, mask=m_bh, other=0.0)
-    b_dh += tl.load(dout_ptr + t.to(tl.int64) * B * H + o_bh, mask=m_bh, other=0.0).to(tl.float32)
-    b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
-    m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
+    b_dh = _add_dout(b_dh, dout_ptr, t, B, H, o_bh, m_bh)
     _, _, _, b_direct = _gru_step_bwd(acts_ptr, hprev_ptr, dgx_ptr, dgh_ptr, t, B, H, b_dh, i_b,
                                       i_h, m_bh, m_valid)
     tl.store(e_ptr + o_bh, b_direct, mask=m_bh)
-
-
-def _step_grid(pb):
-    block_h = min(64, triton.next_power_of_2(pb.hidden))
-    grid = (triton.cdiv(pb.batch, common.PERSISTENT_BLOCK_B), triton.cdiv(pb.hidden, block_h))
-    return grid, {"BLOCK_B": common.PERSISTENT_BLOCK_B, "BLOCK_H": block_h}
-
-
-def _persistent_meta(pb):
-    block_h = common.pad(pb.hidden)
-    return {
-        "BLOCK_B": common.PERSISTENT_BLOCK_B, "BLOCK_H": block_h,
-        **common.dot_meta(pb.gx.dtype),
-        "num_warps": common.persistent_warps(3 * block_h * block_h, pb.gx.dtype),
-    }
 
 
 def forward(pb, store):
@@ -322,17 +302,17 @@ def forward(pb, store):
              "STORE_ACTS": store}
     if pb.form == "persistent":
         h_n = common.empty((batch, hidden), gx)
-        grid = (triton.cdiv(batch, common.PERSISTENT_BLOCK_B),)
+        grid, meta = common.persistent_launch(pb)
         _gru_fwd_persistent_kernel[grid](
             gx, pb.h0, pb.w_hh, b_hh, lengths, out, h_n, acts, steps, batch, hidden,
-            REVERSE=pb.reverse, **flags, **_persistent_meta(pb),
+            REVERSE=pb.reverse, **flags, **meta,
         )
     else:
         f32 = torch.float32
         h_state = common.empty((2, batch, hidden), gx, f32)
         h_state[0] = pb.h0
         gh = common.empty((batch, 3 * hidden), gx, f32)
-        grid, meta = _step_grid(pb)
+        grid, meta = common.step_launch(pb)
         for s in range(steps):
             t = common.time_index(s, steps, pb.reverse)
             cur, nxt = h_state[s % 2], h_state[(s + 1) % 2]
@@ -356,17 +336,17 @@ def backward(pb, saved, outputs, grads):
     dgh = common.empty(gx.shape, gx)
     if pb.form == "persistent":
         dh0 = common.empty((batch, hidden), gx)
-        grid = (triton.cdiv(batch, common.PERSISTENT_BLOCK_B),)
+        grid, meta = common.persistent_launch(pb)
         _gru_bwd_persistent_kernel[grid](
             acts, h_prev, pb.w_hh, lengths, dout, dh_n, dgx, dgh, dh0, steps, batch, hidden,
-            HAS_LENGTHS=pb.lengths is not None, REVERSE=pb.reverse, **_persistent_meta(pb),
+            HAS_LENGTHS=pb.lengths is not None, REVERSE=pb.reverse, **meta,
         )
     else:
         f32 = torch.float32
         dh_state = common.empty((2, batch, hidden), gx, f32)
         dh_state[0] = dh_n
         direct = common.empty((batch, hidden), gx, f32)
-        grid, meta = _step_grid(pb)
+        grid, meta = common.step_launch(pb)
         for k, s in enumerate(range(steps - 1, -1, -1)):
             t = common.time_index(s, steps, pb.reverse)
             cur, nxt = dh_state[k % 2], dh_state[(k + 1) % 2]

@@ -33,7 +33,19 @@ import triton
 import triton.language as tl
 
 from fastrnn.kernels import common
-from fastrnn.kernels.common import _dot, _keep_finished, _row_lengths, _row_valid, _sigmoid, _tanh
+from fastrnn.kernels.common import (
+    _add_dout,
+    _dot,
+    _keep_finished,
+    _persistent_tile,
+    _row_lengths,
+    _row_valid,
+    _sigmoid,
+    _step_tile,
+    _store_step,
+    _tanh,
+    _time_index,
+)
 
 CELL = "lstm"
 
@@ -138,6 +150,17 @@ def _lstm_step_bwd(
     return b_dgi, b_dgf, b_dgg, b_dgo, b_dc_prev
 
 
+@triton.jit
+def _lstm_gate_weights(w_hh_ptr, H, H_OUT, o_w, m_w):
+    """The i, f, g, o blocks of W_hh (w_hh_ptr: (4H, H_out)) at offsets o_w within a gate, so the
+    caller picks the layout (W_g or W_g^T)."""
+    b_wi = tl.load(w_hh_ptr + o_w, mask=m_w, other=0.0)
+    b_wf = tl.load(w_hh_ptr + H * H_OUT + o_w, mask=m_w, other=0.0)
+    b_wg = tl.load(w_hh_ptr + 2 * H * H_OUT + o_w, mask=m_w, other=0.0)
+    b_wo = tl.load(w_hh_ptr + 3 * H * H_OUT + o_w, mask=m_w, other=0.0)
+    return b_wi, b_wf, b_wg, b_wo
+
+
 @triton.jit(do_not_specialize=["T"])
 def _lstm_fwd_persistent_kernel(
     gx_ptr,  # (T, B, 4H)
@@ -165,22 +188,15 @@ def _lstm_fwd_persistent_kernel(
     BLOCK_H: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
-    i_b = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
-    i_h = tl.arange(0, BLOCK_H)
+    i_b, i_h, m_b, m_h, m_bh = _persistent_tile(B, H, BLOCK_B, BLOCK_H)
     i_k = tl.arange(0, BLOCK_K)
-    m_b = i_b < B
-    m_h = i_h < H
     m_k = i_k < H_OUT
-    m_bh = m_b[:, None] & m_h[None, :]
     m_bk = m_b[:, None] & m_k[None, :]
     # W_hh^T per gate as (BLOCK_K, BLOCK_H) so the step is h (BLOCK_B, K) @ W^T: batch is M >= 16.
     # Padded rows and columns load as 0, which keeps padded hidden units at exactly 0.
     o_w = i_h[None, :] * H_OUT + i_k[:, None]
     m_w = m_k[:, None] & m_h[None, :]
-    b_wi = tl.load(w_hh_ptr + o_w, mask=m_w, other=0.0)
-    b_wf = tl.load(w_hh_ptr + H * H_OUT + o_w, mask=m_w, other=0.0)
-    b_wg = tl.load(w_hh_ptr + 2 * H * H_OUT + o_w, mask=m_w, other=0.0)
-    b_wo = tl.load(w_hh_ptr + 3 * H * H_OUT + o_w, mask=m_w, other=0.0)
+    b_wi, b_wf, b_wg, b_wo = _lstm_gate_weights(w_hh_ptr, H, H_OUT, o_w, m_w)
     if HAS_PROJ:
         b_wr = tl.load(w_hr_ptr + i_k[None, :] * H + i_h[:, None],
                        mask=m_h[:, None] & m_k[None, :], other=0.0)  # W_hr^T (BLOCK_H, BLOCK_K)
@@ -190,11 +206,7 @@ def _lstm_fwd_persistent_kernel(
     b_c = tl.load(c0_ptr + o_bh, mask=m_bh, other=0.0).to(tl.float32)
     b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
     for s in range(0, T):
-        if REVERSE:
-            t = T - 1 - s
-        else:
-            t = s
-        m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
+        t, m_valid = _time_index(s, T, b_len, m_b, REVERSE, HAS_LENGTHS)
         b_gi = _dot(b_h, b_wi, INPUT_PRECISION, DOT_FP32)
         b_gf = _dot(b_h, b_wf, INPUT_PRECISION, DOT_FP32)
         b_gg = _dot(b_h, b_wg, INPUT_PRECISION, DOT_FP32)
@@ -205,8 +217,7 @@ def _lstm_fwd_persistent_kernel(
             b_h_new = _dot(b_hp, b_wr, INPUT_PRECISION, DOT_FP32)
         else:
             b_h_new = b_hp
-        p_out = out_ptr + t.to(tl.int64) * B * H_OUT + o_bk
-        tl.store(p_out, tl.where(m_valid, b_h_new, 0.0).to(out_ptr.dtype.element_ty), mask=m_bk)
+        _store_step(out_ptr, t, B, H_OUT, o_bk, m_bk, b_h_new, m_valid)
         b_h = _keep_finished(m_valid, b_h_new, b_h, HAS_LENGTHS)
     tl.store(hn_ptr + o_bk, b_h.to(hn_ptr.dtype.element_ty), mask=m_bk)
     tl.store(cn_ptr + o_bh, b_c.to(cn_ptr.dtype.element_ty), mask=m_bh)
@@ -240,21 +251,14 @@ def _lstm_bwd_persistent_kernel(
     BLOCK_H: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
-    i_b = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
-    i_h = tl.arange(0, BLOCK_H)
+    i_b, i_h, m_b, m_h, m_bh = _persistent_tile(B, H, BLOCK_B, BLOCK_H)
     i_k = tl.arange(0, BLOCK_K)
-    m_b = i_b < B
-    m_h = i_h < H
     m_k = i_k < H_OUT
-    m_bh = m_b[:, None] & m_h[None, :]
     m_bk = m_b[:, None] & m_k[None, :]
     # W_hh per gate as (BLOCK_H, BLOCK_K): dh_{t-1} = dgates (BLOCK_B, H) @ W_g.
     o_w = i_h[:, None] * H_OUT + i_k[None, :]
     m_w = m_h[:, None] & m_k[None, :]
-    b_wi = tl.load(w_hh_ptr + o_w, mask=m_w, other=0.0)
-    b_wf = tl.load(w_hh_ptr + H * H_OUT + o_w, mask=m_w, other=0.0)
-    b_wg = tl.load(w_hh_ptr + 2 * H * H_OUT + o_w, mask=m_w, other=0.0)
-    b_wo = tl.load(w_hh_ptr + 3 * H * H_OUT + o_w, mask=m_w, other=0.0)
+    b_wi, b_wf, b_wg, b_wo = _lstm_gate_weights(w_hh_ptr, H, H_OUT, o_w, m_w)
     if HAS_PROJ:
         b_wr = tl.load(w_hr_ptr + i_k[:, None] * H + i_h[None, :],
                        mask=m_k[:, None] & m_h[None, :], other=0.0)  # W_hr (BLOCK_K, BLOCK_H)
@@ -265,6 +269,7 @@ def _lstm_bwd_persistent_kernel(
     b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
     for s in range(0, T):
         j = T - 1 - s  # index of this step in forward processing order
+        # Not _time_index: t_prev beside t, before the mask, spills less at H = 128 (aot).
         if REVERSE:
             t = T - 1 - j
             t_prev = t + 1
@@ -272,10 +277,9 @@ def _lstm_bwd_persistent_kernel(
             t = j
             t_prev = t - 1
         m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
-        o_t = t.to(tl.int64) * B * H_OUT + o_bk
-        b_dht = b_dh + tl.load(dout_ptr + o_t, mask=m_bk, other=0.0).to(tl.float32)
+        b_dht = _add_dout(b_dh, dout_ptr, t, B, H_OUT, o_bk, m_bk)
         if HAS_PROJ:
-            tl.store(dhr_ptr + o_t, tl.where(m_valid, b_dht, 0.0), mask=m_bk)
+            _store_step(dhr_ptr, t, B, H_OUT, o_bk, m_bk, b_dht, m_valid)
             b_dhp = _dot(b_dht, b_wr, INPUT_PRECISION, DOT_FP32)
         else:
             b_dhp = b_dht
@@ -311,19 +315,13 @@ def _lstm_fwd_step_kernel(
     BLOCK_B: tl.constexpr,
     BLOCK_H: tl.constexpr,
 ):
-    i_b = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
-    i_h = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
-    m_b = i_b < B
-    m_bh = m_b[:, None] & (i_h < H)[None, :]
+    i_b, i_h, _, m_bh, o_bh, m_valid = _step_tile(len_ptr, t, B, H, HAS_LENGTHS, BLOCK_B, BLOCK_H)
     o_gh = i_b[:, None] * (4 * H) + i_h[None, :]
     b_gi = tl.load(gh_ptr + o_gh, mask=m_bh, other=0.0)
     b_gf = tl.load(gh_ptr + H + o_gh, mask=m_bh, other=0.0)
     b_gg = tl.load(gh_ptr + 2 * H + o_gh, mask=m_bh, other=0.0)
     b_go = tl.load(gh_ptr + 3 * H + o_gh, mask=m_bh, other=0.0)
-    o_bh = i_b[:, None] * H + i_h[None, :]
     b_c = tl.load(c_ptr + o_bh, mask=m_bh, other=0.0)
-    b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
-    m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
     b_c, b_hp = _lstm_step_fwd(gx_ptr, acts_ptr, cs_ptr, t, B, H, b_gi, b_gf, b_gg, b_go, b_c,
                                i_b, i_h, m_bh, m_valid, STORE_ACTS)
     tl.store(c_ptr + o_bh, b_c, mask=m_bh)
@@ -332,8 +330,7 @@ def _lstm_fwd_step_kernel(
     else:
         b_h = tl.load(h_ptr + o_bh, mask=m_bh, other=0.0)
         tl.store(hn_ptr + o_bh, tl.where(m_valid, b_hp, b_h), mask=m_bh)
-        p_out = out_ptr + t.to(tl.int64) * B * H + o_bh
-        tl.store(p_out, tl.where(m_valid, b_hp, 0.0).to(out_ptr.dtype.element_ty), mask=m_bh)
+        _store_step(out_ptr, t, B, H, o_bh, m_bh, b_hp, m_valid)
 
 
 @triton.jit(do_not_specialize=["t", "t_prev", "T"])
@@ -357,39 +354,22 @@ def _lstm_bwd_step_kernel(
     BLOCK_B: tl.constexpr,
     BLOCK_H: tl.constexpr,
 ):
-    i_b = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
-    i_h = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
-    m_b = i_b < B
-    m_bh = m_b[:, None] & (i_h < H)[None, :]
-    o_bh = i_b[:, None] * H + i_h[None, :]
+    i_b, i_h, _, m_bh, o_bh, m_valid = _step_tile(len_ptr, t, B, H, HAS_LENGTHS, BLOCK_B, BLOCK_H)
     if HAS_PROJ:
         b_dhp = tl.load(dhp_ptr + o_bh, mask=m_bh, other=0.0)
     else:
         b_dhp = tl.load(dh_ptr + o_bh, mask=m_bh, other=0.0)
-        b_dhp += tl.load(dout_ptr + t.to(tl.int64) * B * H + o_bh, mask=m_bh,
-                         other=0.0).to(tl.float32)
+        b_dhp = _add_dout(b_dhp, dout_ptr, t, B, H, o_bh, m_bh)
     b_dc = tl.load(dc_ptr + o_bh, mask=m_bh, other=0.0)
-    b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
-    m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
     _, _, _, _, b_dc = _lstm_step_bwd(acts_ptr, cs_ptr, c0_ptr, dgx_ptr, t, t_prev, T, B, H, b_dhp,
                                       b_dc, i_b, i_h, m_bh, m_valid)
     tl.store(dc_ptr + o_bh, b_dc, mask=m_bh)
 
 
-def _persistent_meta(pb):
-    block_h, block_k = common.pad(pb.hidden), common.pad(pb.h_out)
-    return {
-        "BLOCK_B": common.PERSISTENT_BLOCK_B, "BLOCK_H": block_h, "BLOCK_K": block_k,
-        **common.dot_meta(pb.gx.dtype),
-        "num_warps": common.persistent_warps((4 + (pb.proj > 0)) * block_h * block_k,
-                                             pb.gx.dtype),
-    }
-
-
-def _step_grid(pb):
-    block_h = min(64, triton.next_power_of_2(pb.hidden))
-    grid = (triton.cdiv(pb.batch, common.PERSISTENT_BLOCK_B), triton.cdiv(pb.hidden, block_h))
-    return grid, {"BLOCK_B": common.PERSISTENT_BLOCK_B, "BLOCK_H": block_h}
+def _persistent_launch(pb):
+    """common.persistent_launch plus BLOCK_K = padded H_out."""
+    grid, meta = common.persistent_launch(pb)
+    return grid, {**meta, "BLOCK_K": common.pad(pb.h_out)}
 
 
 def forward(pb, store):
@@ -404,12 +384,12 @@ def forward(pb, store):
     if pb.form == "persistent":
         h_n = common.empty((batch, h_out), gx)
         c_n = common.empty((batch, hidden), gx)
-        grid = (triton.cdiv(batch, common.PERSISTENT_BLOCK_B),)
+        grid, meta = _persistent_launch(pb)
         _lstm_fwd_persistent_kernel[grid](
             gx, pb.h0, pb.c0, pb.w_hh, w_hr, lengths, out, h_n, c_n, acts, cs,
             steps, batch, hidden, h_out,
             HAS_PROJ=pb.w_hr is not None, HAS_LENGTHS=pb.lengths is not None,
-            REVERSE=pb.reverse, STORE_ACTS=store, **_persistent_meta(pb),
+            REVERSE=pb.reverse, STORE_ACTS=store, **meta,
         )
     else:
         f32 = torch.float32
@@ -418,7 +398,7 @@ def forward(pb, store):
         c_state = pb.c0.to(f32, copy=True)
         gh = common.empty((batch, 4 * hidden), gx, f32)
         hp = common.empty((batch, hidden), gx, f32) if pb.w_hr is not None else h_state[0]
-        grid, meta = _step_grid(pb)
+        grid, meta = common.step_launch(pb)
         for s in range(steps):
             t = common.time_index(s, steps, pb.reverse)
             cur, nxt = h_state[s % 2], h_state[(s + 1) % 2]
@@ -452,12 +432,11 @@ def backward(pb, saved, outputs, grads):
     if pb.form == "persistent":
         dh0 = common.empty((batch, h_out), gx)
         dc0 = common.empty((batch, hidden), gx)
-        grid = (triton.cdiv(batch, common.PERSISTENT_BLOCK_B),)
+        grid, meta = _persistent_launch(pb)
         _lstm_bwd_persistent_kernel[grid](
             acts, cs, pb.c0, pb.w_hh, pb.w_hh if pb.w_hr is None else pb.w_hr, lengths, dout,
             dh_n, dc_n, dgx, dhr, dh0, dc0, steps, batch, hidden, h_out,
-            HAS_PROJ=has_proj, HAS_LENGTHS=pb.lengths is not None, REVERSE=pb.reverse,
-            **_persistent_meta(pb),
+            HAS_PROJ=has_proj, HAS_LENGTHS=pb.lengths is not None, REVERSE=pb.reverse, **meta,
         )
     else:
         dh_state = common.empty((2, batch, h_out), gx, f32)
@@ -466,7 +445,7 @@ def backward(pb, saved, outputs, grads):
         dhp = common.empty((batch, hidden), gx, f32) if has_proj else dc_state
         masks = None if pb.lengths is None else (
             torch.arange(steps, device=gx.device).unsqueeze(1) < pb.lengths).unsqueeze(2)
-        grid, meta = _step_grid(pb)
+        grid, meta = common.step_launch(pb)
         for k, s in enumerate(range(steps - 1, -1, -1)):
             t = common.time_index(s, steps, pb.reverse)
             t_prev = t + 1 if pb.reverse else t - 1

@@ -25,7 +25,17 @@ import triton
 import triton.language as tl
 
 from fastrnn.kernels import common
-from fastrnn.kernels.common import _dot, _keep_finished, _row_lengths, _row_valid, _tanh
+from fastrnn.kernels.common import (
+    _add_dout,
+    _dot,
+    _keep_finished,
+    _persistent_tile,
+    _row_lengths,
+    _step_tile,
+    _store_step,
+    _tanh,
+    _time_index,
+)
 
 CELL = "rnn"
 
@@ -97,11 +107,7 @@ def _rnn_fwd_persistent_kernel(
     BLOCK_B: tl.constexpr,
     BLOCK_H: tl.constexpr,
 ):
-    i_b = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
-    i_h = tl.arange(0, BLOCK_H)
-    m_b = i_b < B
-    m_h = i_h < H
-    m_bh = m_b[:, None] & m_h[None, :]
+    i_b, i_h, m_b, m_h, m_bh = _persistent_tile(B, H, BLOCK_B, BLOCK_H)
     # W_hh^T (BLOCK_H in, BLOCK_H out): h (BLOCK_B, H) @ W^T keeps batch as M >= 16.
     b_w = tl.load(w_hh_ptr + i_h[None, :] * H + i_h[:, None], mask=m_h[:, None] & m_h[None, :],
                   other=0.0)
@@ -109,15 +115,10 @@ def _rnn_fwd_persistent_kernel(
     b_h = tl.load(h0_ptr + o_bh, mask=m_bh, other=0.0).to(tl.float32)
     b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
     for s in range(0, T):
-        if REVERSE:
-            t = T - 1 - s
-        else:
-            t = s
-        m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
+        t, m_valid = _time_index(s, T, b_len, m_b, REVERSE, HAS_LENGTHS)
         b_gh = _dot(b_h, b_w, INPUT_PRECISION, DOT_FP32)
         b_h_new = _rnn_step_fwd(gx_ptr, t, B, H, b_gh, i_b, i_h, m_bh, RELU)
-        p_out = out_ptr + t.to(tl.int64) * B * H + o_bh
-        tl.store(p_out, tl.where(m_valid, b_h_new, 0.0).to(out_ptr.dtype.element_ty), mask=m_bh)
+        _store_step(out_ptr, t, B, H, o_bh, m_bh, b_h_new, m_valid)
         b_h = _keep_finished(m_valid, b_h_new, b_h, HAS_LENGTHS)
     tl.store(hn_ptr + o_bh, b_h.to(hn_ptr.dtype.element_ty), mask=m_bh)
 
@@ -142,24 +143,16 @@ def _rnn_bwd_persistent_kernel(
     BLOCK_B: tl.constexpr,
     BLOCK_H: tl.constexpr,
 ):
-    i_b = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
-    i_h = tl.arange(0, BLOCK_H)
-    m_b = i_b < B
-    m_h = i_h < H
-    m_bh = m_b[:, None] & m_h[None, :]
+    i_b, i_h, m_b, m_h, m_bh = _persistent_tile(B, H, BLOCK_B, BLOCK_H)
     b_w = tl.load(w_hh_ptr + i_h[:, None] * H + i_h[None, :], mask=m_h[:, None] & m_h[None, :],
                   other=0.0)
     o_bh = i_b[:, None] * H + i_h[None, :]
     b_dh = tl.load(dhn_ptr + o_bh, mask=m_bh, other=0.0).to(tl.float32)
     b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
     for s in range(0, T):
-        if REVERSE:
-            t = s
-        else:
-            t = T - 1 - s
-        m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
-        p_dout = dout_ptr + t.to(tl.int64) * B * H + o_bh
-        b_dht = b_dh + tl.load(p_dout, mask=m_bh, other=0.0).to(tl.float32)
+        j = T - 1 - s  # index of this step in forward processing order
+        t, m_valid = _time_index(j, T, b_len, m_b, REVERSE, HAS_LENGTHS)
+        b_dht = _add_dout(b_dh, dout_ptr, t, B, H, o_bh, m_bh)
         b_dpre = _rnn_step_bwd(out_ptr, dgx_ptr, t, B, H, b_dht, i_b, i_h, m_bh, m_valid, RELU)
         b_dh_new = _dot(b_dpre, b_w, INPUT_PRECISION, DOT_FP32)
         b_dh = _keep_finished(m_valid, b_dh_new, b_dh, HAS_LENGTHS)
@@ -182,19 +175,12 @@ def _rnn_fwd_step_kernel(
     BLOCK_B: tl.constexpr,
     BLOCK_H: tl.constexpr,
 ):
-    i_b = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
-    i_h = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
-    m_b = i_b < B
-    m_bh = m_b[:, None] & (i_h < H)[None, :]
-    o_bh = i_b[:, None] * H + i_h[None, :]
+    i_b, i_h, _, m_bh, o_bh, m_valid = _step_tile(len_ptr, t, B, H, HAS_LENGTHS, BLOCK_B, BLOCK_H)
     b_gh = tl.load(gh_ptr + o_bh, mask=m_bh, other=0.0)
     b_h = tl.load(h_ptr + o_bh, mask=m_bh, other=0.0)
-    b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
-    m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
     b_h_new = _rnn_step_fwd(gx_ptr, t, B, H, b_gh, i_b, i_h, m_bh, RELU)
     tl.store(hn_ptr + o_bh, tl.where(m_valid, b_h_new, b_h), mask=m_bh)
-    p_out = out_ptr + t.to(tl.int64) * B * H + o_bh
-    tl.store(p_out, tl.where(m_valid, b_h_new, 0.0).to(out_ptr.dtype.element_ty), mask=m_bh)
+    _store_step(out_ptr, t, B, H, o_bh, m_bh, b_h_new, m_valid)
 
 
 @triton.jit(do_not_specialize=["t"])
@@ -212,31 +198,10 @@ def _rnn_bwd_step_kernel(
     BLOCK_B: tl.constexpr,
     BLOCK_H: tl.constexpr,
 ):
-    i_b = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
-    i_h = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
-    m_b = i_b < B
-    m_bh = m_b[:, None] & (i_h < H)[None, :]
-    o_bh = i_b[:, None] * H + i_h[None, :]
+    i_b, i_h, _, m_bh, o_bh, m_valid = _step_tile(len_ptr, t, B, H, HAS_LENGTHS, BLOCK_B, BLOCK_H)
     b_dh = tl.load(dh_ptr + o_bh, mask=m_bh, other=0.0)
-    b_dh += tl.load(dout_ptr + t.to(tl.int64) * B * H + o_bh, mask=m_bh, other=0.0).to(tl.float32)
-    b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
-    m_valid = _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
+    b_dh = _add_dout(b_dh, dout_ptr, t, B, H, o_bh, m_bh)
     _rnn_step_bwd(out_ptr, dgx_ptr, t, B, H, b_dh, i_b, i_h, m_bh, m_valid, RELU)
-
-
-def _step_grid(pb):
-    block_h = min(64, triton.next_power_of_2(pb.hidden))
-    grid = (triton.cdiv(pb.batch, common.PERSISTENT_BLOCK_B), triton.cdiv(pb.hidden, block_h))
-    return grid, {"BLOCK_B": common.PERSISTENT_BLOCK_B, "BLOCK_H": block_h}
-
-
-def _persistent_meta(pb):
-    block_h = common.pad(pb.hidden)
-    return {
-        "BLOCK_B": common.PERSISTENT_BLOCK_B, "BLOCK_H": block_h,
-        **common.dot_meta(pb.gx.dtype),
-        "num_warps": common.persistent_warps(block_h * block_h, pb.gx.dtype),
-    }
 
 
 def forward(pb, store):
@@ -250,16 +215,15 @@ def forward(pb, store):
     flags = {"RELU": pb.nonlinearity == "relu", "HAS_LENGTHS": pb.lengths is not None}
     if pb.form == "persistent":
         h_n = common.empty((batch, hidden), gx)
-        grid = (triton.cdiv(batch, common.PERSISTENT_BLOCK_B),)
+        grid, meta = common.persistent_launch(pb)
         _rnn_fwd_persistent_kernel[grid](gx, pb.h0, pb.w_hh, lengths, out, h_n, steps, batch,
-                                         hidden, REVERSE=pb.reverse, **flags,
-                                         **_persistent_meta(pb))
+                                         hidden, REVERSE=pb.reverse, **flags, **meta)
     else:
         f32 = torch.float32
         h_state = common.empty((2, batch, hidden), gx, f32)
         h_state[0] = pb.h0
         gh = common.empty((batch, hidden), gx, f32)
-        grid, meta = _step_grid(pb)
+        grid, meta = common.step_launch(pb)
         for s in range(steps):
             t = common.time_index(s, steps, pb.reverse)
             cur, nxt = h_state[s % 2], h_state[(s + 1) % 2]
@@ -282,14 +246,13 @@ def backward(pb, saved, outputs, grads):
     dgx = common.empty(gx.shape, gx)
     if pb.form == "persistent":
         dh0 = common.empty((batch, hidden), gx)
-        grid = (triton.cdiv(batch, common.PERSISTENT_BLOCK_B),)
+        grid, meta = common.persistent_launch(pb)
         _rnn_bwd_persistent_kernel[grid](out, pb.w_hh, lengths, dout, dh_n, dgx, dh0, steps,
-                                         batch, hidden, REVERSE=pb.reverse, **flags,
-                                         **_persistent_meta(pb))
+                                         batch, hidden, REVERSE=pb.reverse, **flags, **meta)
     else:
         dh_state = common.empty((2, batch, hidden), gx, torch.float32)
         dh_state[0] = dh_n
-        grid, meta = _step_grid(pb)
+        grid, meta = common.step_launch(pb)
         for k, s in enumerate(range(steps - 1, -1, -1)):
             t = common.time_index(s, steps, pb.reverse)
             cur, nxt = dh_state[k % 2], dh_state[(k + 1) % 2]
