@@ -294,7 +294,10 @@ class RNNBase(nn.Module):
         return PackedSequence(output_data, batch_sizes, sorted_indices, unsorted_indices), hidden
 
     def _forward(self, input, hx=None):
-        """Run the layer.
+        """Run the layer: the `forward` of LSTM, GRU and RNN.
+
+        RNNBase itself has no `forward`, as in torch.nn, so calling one raises nn.Module's
+        NotImplementedError.
 
         Args:
             input: (T, B, I) (or (B, T, I) with batch_first), (T, I) unbatched, or a
@@ -343,7 +346,6 @@ class RNN(RNNBase):
         (torch.Size([5, 3, 20]), torch.Size([2, 3, 20]))
     """
 
-    # RNNBase itself has no forward, as in torch.nn: calling one raises NotImplementedError.
     forward = RNNBase._forward
 
     def __init__(self, *args, **kwargs):
@@ -379,7 +381,6 @@ class GRU(RNNBase):
         torch.Size([3, 5, 20])
     """
 
-    # RNNBase itself has no forward, as in torch.nn: calling one raises NotImplementedError.
     forward = RNNBase._forward
 
     def __init__(self, *args, **kwargs):
@@ -401,7 +402,6 @@ class LSTM(RNNBase):
         (torch.Size([5, 3, 20]), torch.Size([2, 3, 20]))
     """
 
-    # RNNBase itself has no forward, as in torch.nn: calling one raises NotImplementedError.
     forward = RNNBase._forward
 
     def __init__(self, *args, **kwargs):
