@@ -91,6 +91,34 @@ def use_form(form):
         _context.form = previous
 
 
+@contextlib.contextmanager
+def record_forms():
+    """Collect the kernel form of every recurrence run in this block (benchmark rows record it).
+
+    Yields a list that gets one dict per kernel call: {'cell': 'lstm'|'gru'|'rnn', 'pass':
+    'forward'|'backward', 'form': one of FORMS, 'reason': why that form ran}.
+
+    Example:
+        >>> with fastrnn.kernels.record_forms() as forms:
+        ...     out, (h, c) = lstm(x)
+        >>> forms[0]["form"]
+        'persistent'
+    """
+    records = []
+    stack = _context.__dict__.setdefault("recorders", [])
+    stack.append(records)
+    try:
+        yield records
+    finally:
+        stack.remove(records)
+
+
+def note_form(cell, pass_name, form, reason):
+    """Append one kernel call to every active `record_forms` list."""
+    for records in getattr(_context, "recorders", ()):
+        records.append({"cell": cell, "pass": pass_name, "form": form, "reason": reason})
+
+
 def forced_form():
     """The form forced by `use_form` or FASTRNN_KERNEL_FORM, else None."""
     form = getattr(_context, "form", None)
@@ -141,6 +169,29 @@ def select_form(gates, hidden, h_out, proj, dtype, capability, batch):
         # thread: past K = 64 they spill to local memory (seen in `python -m fastrnn.kernels.aot`).
         fits = fits and max(pad(hidden), pad(h_out)) <= FP32_PERSISTENT_MAX_K
     return "persistent" if fits and batch <= PERSISTENT_MAX_BATCH else "alternating"
+
+
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def choose_form(cell, hidden, proj, dtype, device, batch):
+    """(form, reason): the kernel form a recurrence of these sizes runs on `device`, and why.
+
+    Args:
+        cell: 'lstm', 'gru' or 'rnn'.  hidden: H.  proj: P (LSTM projection, 0 if none).
+        dtype: I/O dtype.  device: torch.device (CUDA, or CPU under the interpreter).  batch: B.
+    """
+    forced = forced_form()
+    if forced is not None:
+        return forced, "forced by use_form() or " + FORM_ENV_VAR
+    device = torch.device(device)
+    capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
+    h_out = proj or hidden
+    form = select_form(GATES[cell], hidden, h_out, proj, dtype, capability, batch)
+    if form == "persistent":
+        return form, (f"the padded weights fit one program's on-chip budget "
+                      f"({PERSISTENT_WEIGHT_BYTES // 1024} KiB) and B={batch} fits one wave")
+    return form, "the padded weights exceed one program's on-chip budget, or the batch is too large"
 
 
 def persistent_warps(weight_elements, dtype):
@@ -429,6 +480,7 @@ class Problem:
     reverse: bool
     nonlinearity: str  # RNN: 'tanh' or 'relu'
     form: str
+    reason: str  # why `form` runs (forced, or the selection's reason)
 
     @property
     def steps(self):
@@ -500,9 +552,9 @@ def make_problem(cell, gx, h0, c0, w_hh, w_hr, b_hh, lengths, reverse, nonlinear
     gates = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
     hidden = w_hh.shape[0] // gates
     proj = 0 if w_hr is None else w_hr.shape[0]
-    form = select_form(gates, hidden, w_hh.shape[1], proj, gx.dtype, capability, gx.shape[1])
+    form, reason = choose_form(cell, hidden, proj, gx.dtype, gx.device, gx.shape[1])
     return Problem(cell, *contiguous, None if lengths is None else lengths.contiguous(),
-                   bool(reverse), nonlinearity, form)
+                   bool(reverse), nonlinearity, form, reason)
 
 
 TENSOR_FIELDS = ("gx", "h0", "c0", "w_hh", "w_hr", "b_hh", "lengths")
@@ -523,6 +575,7 @@ class RecurrenceFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, launchers, options, gx, h0, c0, w_hh, w_hr, b_hh):
         problem = make_problem(launchers.CELL, gx, h0, c0, w_hh, w_hr, b_hh, **options)
+        note_form(problem.cell, "forward", problem.form, problem.reason)
         store = any(ctx.needs_input_grad[2:])
         outputs, saved = launchers.forward(problem, store)
         if store:
@@ -545,6 +598,7 @@ class RecurrenceFunction(torch.autograd.Function):
         saved = tensors[count : count + ctx.num_saved]
         outputs = tensors[count + ctx.num_saved :]
         grads = [g.contiguous() for g in grads]
+        note_form(problem.cell, "backward", problem.form, problem.reason)
         result = ctx.launchers.backward(problem, saved, outputs, grads)
         # Gradients only for the tensors autograd asked about.
         result = [g if need else None for g, need in zip(result, ctx.needs_input_grad[2:])]
