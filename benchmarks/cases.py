@@ -17,6 +17,19 @@ PROVIDERS = ("torch", "reference", "triton", "cells")
 DTYPE_SHORT = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": "fp64"}
 
 
+def provider_order(name):
+    """Sort key of a provider in tables and plots: torch first (the baseline), then torch in a fixed
+    dtype, reference, triton, triton-<form>, cells; unknown names last, by name."""
+    ranks = {"torch": 0, "reference": 2, "triton": 3, "cells": 5}
+    if name in ranks:
+        return ranks[name], name
+    if name.startswith("torch-"):
+        return 1, name
+    if name.startswith("triton-"):
+        return 4, name
+    return 9, name
+
+
 @dataclass(frozen=True)
 class Case:
     """One shape to time. `packed`: variable lengths drawn from an IMDB-like distribution."""
@@ -107,6 +120,26 @@ def _flashrnn():
                 "cuda", _dedupe(cases))
 
 
+# Headline hidden sizes in the order they run (rows are saved one by one and a run may stop early):
+# 256, the largest size a single-program persistent kernel can still hope to hold and where cuDNN's
+# fp16 persistent kernels are strongest; 768, FlashRNN's headline size, where only a kernel spread
+# over many SMs can win; then 128 and 512 complete the sweep.
+HEADLINE_H = (256, 768, 128, 512)
+
+
+def _headline():
+    """FlashRNN's headline: LSTM and GRU at B=16, T=1024, I=H, each kernel form forced, against
+    torch.nn in fp16 and in bf16. bf16 cases come first: each carries both cuDNN baselines (torch in
+    bf16, torch-fp16 for cuDNN's fp16-only persistent kernels), so a run cut short after the bf16
+    half has already answered the question; the fp16 half repeats it at the other precision."""
+    cases = [Case("headline", cell, 1024, 16, h, h, dtype=dtype, sweeps=("H",))
+             for dtype in ("bfloat16", "float16") for h in HEADLINE_H for cell in ("LSTM", "GRU")]
+    return Grid("headline", "LSTM/GRU at B=16, T=1024, I=H in {128,256,512,768}, bf16/fp16: each "
+                "kernel form vs cuDNN in fp16 and bf16", "cuda", _dedupe(cases),
+                modes=("fwd", "fwdbwd"), providers=("torch", "torch-fp16", "torch-bf16",
+                                                    "triton-forms"))
+
+
 def _deepbench():
     cases = [Case("deepbench", "LSTM", 25, b, h, h, dtype="float16", sweeps=(f"B@H{h}",))
              for h in (512, 1024, 2048) for b in (16, 32, 64, 128)]
@@ -144,7 +177,7 @@ def _small():
 
 
 GRIDS = {grid.name: grid for grid in (_cpu(), _flashrnn(), _deepbench(), _haste(), _fastrnns(),
-                                     _small())}
+                                     _small(), _headline())}
 # Not a micro grid: the documented tasks, timed per backend by tasks_grid.py.
 TASKS_GRID = "tasks"
 ALL_GRIDS = (*GRIDS, TASKS_GRID)

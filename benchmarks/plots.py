@@ -4,6 +4,8 @@
                    size on log axes with the p20-p80 band per provider, and speedup vs torch
     tasks figure   seconds per epoch per task and backend
     compare figure new/old time ratio per row of two runs
+    headline figure µs per step vs H per provider (each kernel form, cuDNN fp16 and bf16), a panel
+                   per (cell, dtype, mode): the figure of `fastrnn gpu-run`
 """
 
 from collections import defaultdict
@@ -13,11 +15,24 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen before pyplot loads)
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 
-from benchmarks.cases import MODES, PROVIDERS  # noqa: E402
+from benchmarks.cases import DTYPE_SHORT, MODES, provider_order  # noqa: E402
 
-_COLORS = {"torch": "tab:blue", "reference": "tab:green", "triton": "tab:red", "cells": "tab:gray"}
+_COLORS = {"torch": "tab:blue", "reference": "tab:green", "triton": "tab:red", "cells": "tab:gray",
+           "torch-fp16": "tab:cyan", "torch-bf16": "tab:purple", "torch-fp32": "tab:olive"}
+# triton-<form> providers, in the order they are met (the forms change with the kernels).
+_FORM_COLORS = ("tab:orange", "tab:brown", "tab:pink", "gold", "black")
+
+
+def _color(provider, order=()):
+    """A fixed color per provider; triton-<form> ones by their place among `order`."""
+    if provider in _COLORS:
+        return _COLORS[provider]
+    forms = [p for p in order if p.startswith("triton-")]
+    if provider in forms:
+        return _FORM_COLORS[forms.index(provider) % len(_FORM_COLORS)]
+    return None
 
 
 def _slug(text):
@@ -41,13 +56,12 @@ def _sweep_groups(rows):
 
 
 def _draw_panel(time_axis, speed_axis, rows, variable):
-    providers = sorted({r["provider"] for r in rows},
-                       key=lambda p: PROVIDERS.index(p) if p in PROVIDERS else 99)
+    providers = sorted({r["provider"] for r in rows}, key=provider_order)
     for provider in providers:
         points = sorted(((r[variable], r) for r in rows if r["provider"] == provider),
                         key=lambda point: point[0])
         xs = [x for x, _ in points]
-        color = _COLORS.get(provider)
+        color = _color(provider, providers)
         time_axis.plot(xs, [r["median_ms"] for _, r in points], "o-", label=provider,
                        color=color)
         time_axis.fill_between(xs, [r["p20_ms"] for _, r in points],
@@ -157,5 +171,66 @@ def plot_compare(changes, path, old_label, new_label):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def plot_headline(result, path):
+    """µs per step vs H, one line per provider (torch.nn baselines dashed), log axes; a panel per
+    (cell, dtype, mode) of the timed rows; a row that failed parity is drawn with an open marker.
+    Returns the path, or None when no row was timed."""
+    timed = [r for r in result["rows"] if r["us_per_step"] is not None]
+    if not timed:
+        return None
+    panels = sorted({(r["cell"], r["dtype"]) for r in timed})
+    modes = [m for m in MODES if any(r["mode"] == m for r in timed)]
+    order = sorted({r["provider"] for r in timed}, key=provider_order)
+    figure, axes = plt.subplots(len(panels), len(modes), squeeze=False,
+                                figsize=(5.2 * len(modes), 3.4 * len(panels)))
+    for index, (cell, dtype) in enumerate(panels):
+        for column, mode in enumerate(modes):
+            axis = axes[index][column]
+            rows = [r for r in timed if (r["cell"], r["dtype"], r["mode"]) == (cell, dtype, mode)]
+            for provider in order:
+                points = sorted((r["H"], r) for r in rows if r["provider"] == provider)
+                if not points:
+                    continue
+                style = "--" if provider.startswith("torch") else "-"
+                # `torch` runs the case's own dtype: drawn and named as the torch-<dtype> baseline,
+                # so a color means the same cuDNN precision in every panel.
+                label = f"torch-{DTYPE_SHORT[dtype]}" if provider == "torch" else provider
+                color = _color(label, order)
+                axis.plot([h for h, _ in points], [r["us_per_step"] for _, r in points], style,
+                          color=color, label=label)
+                for h, r in points:
+                    ok = r["status"] == "ok"
+                    axis.plot([h], [r["us_per_step"]], "o", color=color,
+                              markerfacecolor=color if ok else "none")
+            axis.set_xscale("log", base=2)
+            sizes = sorted({r["H"] for r in rows})
+            axis.set_xticks(sizes, [str(h) for h in sizes])
+            axis.xaxis.set_minor_locator(NullLocator())
+            axis.set_yscale("log")
+            axis.set_xlabel("H (= I)")
+            axis.set_ylabel("µs per step (median)")
+            axis.grid(True, which="both", alpha=0.3)
+            axis.set_title(f"{cell} {dtype} {mode}", fontsize=9)
+    handles = {}
+    for axis in figure.axes:
+        for handle, label in zip(*axis.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    labels = sorted(handles, key=provider_order)
+    figure.legend([handles[label] for label in labels], labels, loc="lower center",
+                  ncol=min(6, len(labels)), fontsize=8)
+    env = result["env"]
+    where = env.get("gpu_name") or env.get("cpu_model") or result["device"]
+    shape = ", ".join(f"{key}={'/'.join(map(str, sorted({r[key] for r in timed})))}"
+                      for key in ("B", "T"))
+    figure.suptitle(f"{result['grids'][0]}: {shape} ({where}; open marker: parity failed)",
+                    fontsize=10)
+    figure.tight_layout(rect=(0, 0.04, 1, 0.97))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=80)
     plt.close(figure)
     return path

@@ -1,8 +1,13 @@
 """What is timed: one recurrent module per provider, all with the torch.nn call convention.
 
     torch      torch.nn.LSTM/GRU/RNN: cuDNN on CUDA, ATen on CPU (the baseline of every speedup)
+    torch-fp16 torch.nn in a fixed dtype whatever the case's dtype (also torch-bf16, torch-fp32):
+               cuDNN runs its persistent kernels only in fp16, so a bf16 case needs the fp16
+               baseline too. Rows keep the case's fields; the provider name says what ran.
     reference  fastrnn modules with backend='reference' (pure PyTorch)
     triton     fastrnn modules with backend='triton' (fused kernels; CUDA only when timed)
+    triton-<form>  the same with one kernel form forced (fastrnn.kernels.use_form), one provider
+               per form of fastrnn.kernels.FORMS; the alias `triton-forms` expands to all of them
     cells      torch.nn.LSTMCell/GRUCell/RNNCell stepped in a Python loop: what the tutorials do
 
 `build(case, device)` returns (module, params): params maps torch.nn parameter names
@@ -10,12 +15,23 @@
 every provider. A provider that cannot run a case raises Unavailable with the reason.
 """
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
 import fastrnn
 from fastrnn.backends import triton_interpreter_enabled
 from fastrnn.parity_cli import DTYPES
+
+# Expands to one triton-<form> provider per kernel form (see `expand`).
+FORMS_ALIAS = "triton-forms"
+FORM_PREFIX = "triton-"
+# torch.nn in a fixed dtype: provider name -> dtype.
+FIXED_DTYPE_TORCH = {"torch-fp16": "float16", "torch-bf16": "bfloat16", "torch-fp32": "float32"}
+# Set by `python -m benchmarks.rowwise --time-interpreter` (the dry run of `fastrnn gpu-run`) so the
+# kernels run, tiny, through the interpreter on the CPU: the same code paths, numbers never used.
+TIME_INTERPRETER = False
 
 
 class Unavailable(RuntimeError):
@@ -38,12 +54,59 @@ def _fastrnn(backend):
         # The interpreter runs kernels one program at a time in Python: correct, never timed.
         # Without it, fastrnn's own backend policy refuses CPU tensors with its reason.
         if backend == "triton" and torch.device(device).type == "cpu" and (
-            triton_interpreter_enabled()
+            triton_interpreter_enabled() and not TIME_INTERPRETER
         ):
             raise Unavailable("the Triton interpreter (TRITON_INTERPRET=1) is never timed")
         module = getattr(fastrnn, case.cell)(case.I, case.H, backend=backend,
                                              **_kwargs(case, device))
         return module, dict(module.named_parameters())
+
+    return build
+
+
+def _torch_in(dtype):
+    def build(case, device):
+        return _torch(replace(case, dtype=dtype), device)
+
+    return build
+
+
+class FormForced(nn.Module):
+    """A fastrnn module whose calls run with one kernel form forced (fastrnn.kernels.use_form).
+
+    The backward pass runs the form its forward chose (the autograd Function keeps it), so forcing
+    the forward call is enough, also where autograd runs the backward on another thread.
+    """
+
+    def __init__(self, inner, form):
+        super().__init__()
+        self.inner, self.form = inner, form
+
+    def forward(self, input, hx=None):
+        from fastrnn import kernels
+
+        with kernels.use_form(self.form):
+            return self.inner(input, hx)
+
+
+def kernel_forms():
+    """fastrnn.kernels.FORMS, or () when the kernels cannot be imported (no triton)."""
+    try:
+        from fastrnn import kernels
+    except ImportError:
+        return ()
+    return tuple(kernels.FORMS)
+
+
+def _triton_form(form):
+    triton = _fastrnn("triton")
+
+    def build(case, device):
+        forms = kernel_forms()
+        if form not in forms:
+            raise Unavailable(f"no kernel form {form!r} here (fastrnn.kernels.FORMS = {forms})")
+        module, params = triton(case, device)
+        return FormForced(module, form), params
 
     return build
 
@@ -114,17 +177,77 @@ PROVIDERS = {
     "reference": _fastrnn("reference"),
     "triton": _fastrnn("triton"),
     "cells": _cells,
+    **{name: _torch_in(dtype) for name, dtype in FIXED_DTYPE_TORCH.items()},
 }
 DESCRIPTIONS = {
     "torch": "torch.nn modules (cuDNN on CUDA, ATen on CPU)",
+    **{name: f"torch.nn modules in {dtype} whatever the case's dtype (cuDNN's persistent kernels "
+             f"run only in fp16)" for name, dtype in FIXED_DTYPE_TORCH.items()},
     "reference": "fastrnn modules, backend='reference'",
     "triton": "fastrnn modules, backend='triton'",
     "cells": "torch.nn *Cell unrolled in a Python loop (tutorial style)",
 }
 
 
+def is_known(provider):
+    """True for a provider name `build` or `expand` understands (triton-<form> is checked when it
+    is built, against the FORMS of the kernels installed then)."""
+    return provider in PROVIDERS or provider == FORMS_ALIAS or provider.startswith(FORM_PREFIX)
+
+
+def expand(names):
+    """Provider names with the `triton-forms` alias replaced by triton-<form> for every form of
+    fastrnn.kernels.FORMS (read now: the forms change with the kernels), or by plain `triton`
+    when the kernels cannot be imported, so its rows say why."""
+    expanded = []
+    for name in names:
+        if name == FORMS_ALIAS:
+            forms = kernel_forms()
+            expanded += [FORM_PREFIX + form for form in forms] if forms else ["triton"]
+        else:
+            expanded.append(name)
+    return list(dict.fromkeys(expanded))
+
+
+def for_case(names, case):
+    """The providers to run on `case`: expanded, without a fixed-dtype torch provider that would
+    repeat the `torch` row in the case's own dtype."""
+    return [name for name in expand(names)
+            if FIXED_DTYPE_TORCH.get(name) != case.dtype or "torch" not in names]
+
+
+def run_dtype(provider, case):
+    """The dtype `provider` runs `case` in (its fixed dtype, else the case's)."""
+    return FIXED_DTYPE_TORCH.get(provider, case.dtype)
+
+
+def effective_case(provider, case):
+    """`case` in the dtype the provider runs it in: inputs and the parity gate follow it."""
+    dtype = run_dtype(provider, case)
+    return case if dtype == case.dtype else replace(case, dtype=dtype)
+
+
+def uses_kernels(provider):
+    """True for the providers that run the Triton kernels (their rows record the kernel form)."""
+    return provider == "triton" or (provider.startswith(FORM_PREFIX) and provider != FORMS_ALIAS)
+
+
+def descriptions(names=()):
+    """DESCRIPTIONS plus an entry for every triton-<form> among `names` or the installed forms."""
+    found = dict(DESCRIPTIONS)
+    forms = [n[len(FORM_PREFIX):] for n in expand(names) if n.startswith(FORM_PREFIX)]
+    for form in dict.fromkeys([*kernel_forms(), *forms]):
+        found[FORM_PREFIX + form] = (f"fastrnn modules, backend='triton', kernel form {form!r} "
+                                     f"forced with fastrnn.kernels.use_form")
+    return found
+
+
 def build(provider, case, device):
     """(module, params) of `provider` for `case` on `device`; raises Unavailable with the reason."""
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
         raise Unavailable("no CUDA device in this process")
-    return PROVIDERS[provider](case, device)
+    if provider in PROVIDERS:
+        return PROVIDERS[provider](case, device)
+    if uses_kernels(provider):
+        return _triton_form(provider[len(FORM_PREFIX):])(case, device)
+    raise Unavailable(f"unknown provider {provider!r}")

@@ -2,19 +2,18 @@
 between two runs.
 
 A row that failed its parity gate shows its time with 'FAIL' and never a speedup; an unavailable
-provider shows its reason instead of a number.
+provider shows its reason instead of a number. Rows of the Triton kernels end with the kernel form
+that ran; results with fixed-dtype torch baselines (torch-fp16, torch-bf16) add their speedups.
 """
 
-from benchmarks.cases import MODES, PROVIDERS
+from benchmarks.cases import MODES, provider_order
 
 _MODE_ORDER = {m: i for i, m in enumerate(MODES)}
-_PROVIDER_ORDER = {p: i for i, p in enumerate(PROVIDERS)}
 
 
 def _sort_key(row):
     """Within a case: by mode, then provider (torch first, the baseline of the speedups)."""
-    return (_MODE_ORDER.get(row["mode"], 9), _PROVIDER_ORDER.get(row["provider"], 9),
-            row["provider"])
+    return (_MODE_ORDER.get(row["mode"], 9), provider_order(row["provider"]))
 
 
 def _si(value):
@@ -34,20 +33,28 @@ def _parity_text(row):
     return "FAIL " + ",".join(gate["failed"])[:18]
 
 
-def _speedup_text(row):
-    return "-" if row["speedup_vs_torch"] is None else f"{row['speedup_vs_torch']:.2f}x"
+def _speedup_text(row, key="speedup_vs_torch"):
+    return "-" if row.get(key) is None else f"{row[key]:.2f}x"
+
+
+def _fixed_baselines(rows):
+    """The fixed-dtype speedup keys that have a value in some row (shown as extra columns)."""
+    return [key for key in ("speedup_vs_torch_fp16", "speedup_vs_torch_bf16")
+            if any(r.get(key) is not None for r in rows)]
 
 
 def _clip(text, width=100):
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _timed_line(row):
+def _timed_line(row, extra=()):
     band = f"{row['p20_ms']:.3g}..{row['p80_ms']:.3g}"
     memory = "-" if row["peak_mem_bytes"] is None else _si(row["peak_mem_bytes"]) + "B"
-    return (f"{row['median_ms']:>10.3f} {band:>19} {row['us_per_step']:>9.1f} "
+    line = (f"{row['median_ms']:>10.3f} {band:>19} {row['us_per_step']:>9.1f} "
             f"{_si(row['tokens_per_s']):>8} {memory:>9} {_parity_text(row):<12} "
             f"{_speedup_text(row):>8}")
+    line += "".join(f" {_speedup_text(row, key):>8}" for key in extra)
+    return line + (f" {row['form']}" if row.get("form") else "")
 
 
 def _same_refusal(rows):
@@ -58,7 +65,7 @@ def _same_refusal(rows):
     return None
 
 
-def _case_entries(case_rows):
+def _case_entries(case_rows, extra=()):
     """(mode, provider, text) lines of one case, unavailable providers folded into 'all'."""
     refusal = _same_refusal(case_rows)
     if refusal is not None:
@@ -74,7 +81,7 @@ def _case_entries(case_rows):
         if row["median_ms"] is None:
             text = _clip(f"{row['status']}: {row['reason'] or ''}")
         else:
-            text = _timed_line(row)
+            text = _timed_line(row, extra)
         entries.append((row["mode"], row["provider"], text))
     entries += [("all", p, _clip(f"unavailable: {reason}")) for p, reason in collapsed.items()
                 if reason is not None]
@@ -85,17 +92,23 @@ def format_rows(rows):
     """The timing table: one line per (case, mode, provider), grouped by case. A provider that is
     unavailable for every mode of a case, for one reason, gets a single 'all' line."""
     width = max([len(f"{r['grid']}:{r['case']}") for r in rows] + [4])
-    header = (f"{'case':<{width}} {'mode':<6} {'provider':<10} {'median ms':>10} "
+    named = max([len(r["provider"]) for r in rows] + [10])
+    extra = _fixed_baselines(rows)
+    header = (f"{'case':<{width}} {'mode':<6} {'provider':<{named}} {'median ms':>10} "
               f"{'p20..p80 ms':>19} {'us/step':>9} {'tok/s':>8} {'peak mem':>9} "
               f"{'parity':<12} {'vs torch':>8}")
+    header += "".join(f" {'vs ' + key[-4:]:>8}" for key in extra)
+    if any(r.get("form") for r in rows):
+        header += " form"
     lines = [header, "-" * len(header)]
     cases = {}  # in the order the grid declares them
     for row in rows:
         cases.setdefault(f"{row['grid']}:{row['case']}", []).append(row)
     for label, case_rows in cases.items():
         case_rows = sorted(case_rows, key=_sort_key)
-        for index, (mode, provider, text) in enumerate(_case_entries(case_rows)):
-            lines.append(f"{label if index == 0 else '':<{width}} {mode:<6} {provider:<10} {text}")
+        for index, (mode, provider, text) in enumerate(_case_entries(case_rows, extra)):
+            lines.append(f"{label if index == 0 else '':<{width}} {mode:<6} {provider:<{named}} "
+                         f"{text}")
     return "\n".join(lines)
 
 

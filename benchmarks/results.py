@@ -90,7 +90,7 @@ def write(result, path):
 
 
 def load(path):
-    """Read and validate a result file."""
-    result = json.loads(Path(path).read_text())
+    """Read and validate a result file (files of an earlier schema version are upgraded first)."""
+    result = schema.upgrade(json.loads(Path(path).read_text()))
     schema.validate(result)
     return result

@@ -3,8 +3,12 @@
 Each (case, provider, mode) becomes one row with a status:
     ok             parity passed and timed
     parity_failed  timed, but the gate failed: the row gets no speedup
-    unavailable    the provider cannot run here (no CUDA, backend refused); the reason is recorded
+    unavailable    the provider cannot run here (no CUDA, backend refused, out of GPU memory, a
+                   kernel that needs more registers or shared memory than the GPU has); the
+                   reason is recorded
     error          the provider raised; the message is recorded and the grid goes on
+
+Rows of providers that run the Triton kernels record the kernel form of one untimed call (`form`).
 """
 
 import traceback
@@ -12,13 +16,19 @@ import traceback
 import torch
 from tqdm.auto import tqdm
 
-from benchmarks import parity, timing
+from benchmarks import parity, providers, timing
 from benchmarks.cases import DTYPE_SHORT
 from benchmarks.providers import Unavailable
 from benchmarks.workload import Workload
 from fastrnn.backends import BackendUnavailableError
 
 UNAVAILABLE = (Unavailable, BackendUnavailableError)
+try:  # a kernel (a forced form, say) that needs more registers or shared memory than the GPU has
+    from triton.runtime.errors import OutOfResources
+
+    UNAVAILABLE += (OutOfResources,)
+except ImportError:  # no triton: nothing raises it
+    pass
 
 
 def case_fields(case):
@@ -28,12 +38,13 @@ def case_fields(case):
             "tokens": case.tokens, "input_projection_included": True}
 
 
-def _row(case, provider, mode, device, status, reason=None, gate=None, result=None):
+def _row(case, provider, mode, device, status, reason=None, gate=None, result=None, form=None):
     row = {**case_fields(case), "provider": provider, "mode": mode, "device": str(device),
            "status": status, "reason": reason, "parity": None if gate is None else gate.to_json(),
            "median_ms": None, "p20_ms": None, "p80_ms": None, "repeats": None, "timer": None,
            "us_per_step": None, "tokens_per_s": None, "peak_mem_bytes": None,
-           "speedup_vs_torch": None}
+           "speedup_vs_torch": None, "form": form, "speedup_vs_torch_fp16": None,
+           "speedup_vs_torch_bf16": None}
     if result is not None:
         row.update(median_ms=result.median_ms, p20_ms=result.p20_ms, p80_ms=result.p80_ms,
                    repeats=result.repeats, timer=result.timer,
@@ -60,46 +71,73 @@ def run_case(case, provider, modes, device, settings):
     status = "ok" if gate.ok else "parity_failed"
     rows = []
     for mode in modes:
+        form = None
         try:
-            fn = Workload(case, provider, mode, device).closure()
+            workload = Workload(case, provider, mode, device)
+            fn = workload.closure()
+            form = workload.kernel_form()
             result = timing.measure(fn, device, settings)
         except UNAVAILABLE as error:
-            rows.append(_row(case, provider, mode, device, "unavailable", str(error), gate))
+            rows.append(_row(case, provider, mode, device, "unavailable", str(error), gate,
+                             form=form))
             continue
         except torch.OutOfMemoryError as error:  # a size this device cannot hold, not a bug
             rows.append(_row(case, provider, mode, device, "unavailable",
-                             "out of memory: " + str(error).splitlines()[0], gate))
+                             "out of memory: " + str(error).splitlines()[0], gate, form=form))
             continue
         except Exception as error:
             traceback.print_exc()
-            rows.append(_row(case, provider, mode, device, "error", _error_text(error), gate))
+            rows.append(_row(case, provider, mode, device, "error", _error_text(error), gate,
+                             form=form))
             continue
         finally:
             if torch.device(device).type == "cuda":
                 torch.cuda.empty_cache()
         reason = None if gate.ok else "parity failed: " + ", ".join(gate.to_json()["failed"])
-        rows.append(_row(case, provider, mode, device, status, reason, gate, result))
+        rows.append(_row(case, provider, mode, device, status, reason, gate, result, form))
     return rows
 
 
+def _baseline_dtype(row):
+    """The dtype of torch.nn a row times (short name), or None when it is not a torch.nn row."""
+    if row["provider"] == "torch":
+        return DTYPE_SHORT[row["dtype"]]
+    fixed = providers.FIXED_DTYPE_TORCH.get(row["provider"])
+    return None if fixed is None else DTYPE_SHORT[fixed]
+
+
 def add_speedups(rows):
-    """speedup_vs_torch = torch's median / this row's median, for rows that passed parity.
+    """Speedups = a torch.nn baseline's median / this row's median, for rows that passed parity:
+
+        speedup_vs_torch       vs torch.nn in the case's own dtype (the `torch` provider)
+        speedup_vs_torch_fp16  vs torch.nn in fp16 (torch-fp16, or torch on an fp16 case)
+        speedup_vs_torch_bf16  vs torch.nn in bf16 (torch-bf16, or torch on a bf16 case)
 
     The baseline only has to be timed: torch failing the gate (a low-precision cuDNN mode, say)
     withholds its own 1.00x, not the speedups of the providers that passed.
     """
-    baseline = {(r["grid"], r["case"], r["mode"]): r["median_ms"] for r in rows
-                if r["provider"] == "torch" and r["median_ms"] is not None}
+    baseline = {}
+    for r in rows:
+        dtype = _baseline_dtype(r)
+        if dtype is not None and r["median_ms"] is not None:
+            baseline[(r["grid"], r["case"], r["mode"], dtype)] = r["median_ms"]
     for row in rows:
-        base = baseline.get((row["grid"], row["case"], row["mode"]))
-        if row["status"] == "ok" and base is not None:
-            row["speedup_vs_torch"] = base / row["median_ms"]
+        if row["status"] != "ok":
+            continue
+        key = (row["grid"], row["case"], row["mode"])
+        for field, dtype in (("speedup_vs_torch", DTYPE_SHORT[row["dtype"]]),
+                             ("speedup_vs_torch_fp16", "fp16"), ("speedup_vs_torch_bf16", "bf16")):
+            base = baseline.get((*key, dtype))
+            if base is not None:
+                row[field] = base / row["median_ms"]
     return rows
 
 
-def run_grid(cases, providers, modes, device, settings, progress=True):
-    """Rows of every case x provider x mode, with speedups; a tqdm bar counts timed rows."""
-    total = len(cases) * len(providers) * len(modes)
+def run_grid(cases, names, modes, device, settings, progress=True):
+    """Rows of every case x provider x mode, with speedups; a tqdm bar counts timed rows.
+    `names` may hold aliases (triton-forms), expanded per case by providers.for_case."""
+    per_case = [(case, providers.for_case(names, case)) for case in cases]
+    total = sum(len(names) for _, names in per_case) * len(modes)
     rows = []
     # The gate and the warm-up calls run on the timed thread count too: extra intra-op threads
     # on a busy machine can slow even tiny ops many-fold.
@@ -107,8 +145,8 @@ def run_grid(cases, providers, modes, device, settings, progress=True):
     torch.set_num_threads(settings.threads)
     try:
         with tqdm(total=total, disable=not progress, unit="row", dynamic_ncols=True) as bar:
-            for case in cases:
-                for provider in providers:
+            for case, case_providers in per_case:
+                for provider in case_providers:
                     bar.set_description(f"{case.grid} {case.cell} {provider} "
                                         f"{DTYPE_SHORT[case.dtype]}")
                     rows += run_case(case, provider, modes, device, settings)

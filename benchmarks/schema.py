@@ -7,7 +7,10 @@ a jsonschema dependency; the dict is still valid JSON Schema for tools that have
 
 import math
 
-SCHEMA_ID = "fastrnn.bench/1"
+SCHEMA_ID = "fastrnn.bench/2"
+# /2 added the row keys below; `upgrade` fills them with null in /1 files (never measured there).
+PREVIOUS_IDS = ("fastrnn.bench/1",)
+ADDED_ROW_KEYS = ("form", "speedup_vs_torch_fp16", "speedup_vs_torch_bf16")
 
 _NUMBER = {"type": "number"}
 _OPT_NUMBER = {"type": ["number", "null"]}
@@ -40,7 +43,7 @@ ROW = {
                  "dtype", "sweeps", "tokens", "input_projection_included", "provider", "mode",
                  "device", "status", "reason", "parity", "median_ms", "p20_ms", "p80_ms",
                  "repeats", "timer", "us_per_step", "tokens_per_s", "peak_mem_bytes",
-                 "speedup_vs_torch"],
+                 "speedup_vs_torch", *ADDED_ROW_KEYS],
     "properties": {
         "grid": _STR, "case": _STR, "cell": {"enum": ["LSTM", "GRU", "RNN"]},
         "T": {"type": "integer", "minimum": 1}, "B": {"type": "integer", "minimum": 1},
@@ -55,6 +58,12 @@ ROW = {
         "median_ms": _OPT_NUMBER, "p20_ms": _OPT_NUMBER, "p80_ms": _OPT_NUMBER,
         "repeats": _OPT_INT, "timer": _OPT_STR, "us_per_step": _OPT_NUMBER,
         "tokens_per_s": _OPT_NUMBER, "peak_mem_bytes": _OPT_INT, "speedup_vs_torch": _OPT_NUMBER,
+        # The kernel form(s) fastrnn.kernels.record_forms saw in one untimed call ('+'-joined when
+        # the calls of one module differ); null for providers that do not run the Triton kernels.
+        "form": _OPT_STR,
+        # Speedups against torch.nn in a fixed dtype (providers torch-fp16 / torch-bf16, or torch
+        # itself on a case of that dtype): cuDNN runs its persistent kernels only in fp16.
+        "speedup_vs_torch_fp16": _OPT_NUMBER, "speedup_vs_torch_bf16": _OPT_NUMBER,
     },
 }
 
@@ -110,6 +119,18 @@ _TYPES = {
     and math.isfinite(v),
     "null": lambda v: v is None,
 }
+
+
+def upgrade(result):
+    """Bring a result of an earlier schema version up to SCHEMA_ID in place (and return it): rows
+    get the keys added since, as null. Anything else is left for `validate` to judge."""
+    if isinstance(result, dict) and result.get("schema") in PREVIOUS_IDS:
+        for row in result.get("rows") or []:
+            if isinstance(row, dict):
+                for key in ADDED_ROW_KEYS:
+                    row.setdefault(key, None)
+        result["schema"] = SCHEMA_ID
+    return result
 
 
 def errors(instance, schema=RESULT, path="$"):

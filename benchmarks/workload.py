@@ -21,7 +21,9 @@ class Workload:
     """The module of `provider` for `case` on `device` and the closure to time in `mode`."""
 
     def __init__(self, case, provider, mode, device, seed=0):
-        self.case, self.mode = case, mode
+        # Inputs in the dtype the provider runs (torch-fp16 on a bf16 case): no cast is timed.
+        case = providers.effective_case(provider, case)
+        self.case, self.mode, self.provider = case, mode, provider
         self.module, params = providers.build(provider, case, device)
         self.params = list(params.values())
         generator = torch.Generator().manual_seed(seed)
@@ -46,6 +48,19 @@ class Workload:
         output = output.data if self.lengths is not None else output
         finals = list(finals) if self.case.cell == "LSTM" else [finals]
         return [output, *finals]
+
+    def kernel_form(self):
+        """The kernel form(s) one untimed forward call runs (grad recording as in the mode), from
+        fastrnn.kernels.record_forms: one form name, several joined by '+' when the calls of a
+        module differ (layers, directions), or None for a provider that does not run the Triton
+        kernels."""
+        if not providers.uses_kernels(self.provider):
+            return None
+        from fastrnn import kernels
+
+        with torch.set_grad_enabled(self.mode != "infer"), kernels.record_forms() as records:
+            self.forward()
+        return "+".join(dict.fromkeys(record["form"] for record in records)) or None
 
     def closure(self):
         """The function to time; upstream gradients are drawn here, once, outside it."""

@@ -49,15 +49,18 @@ def load_harness():
 
 def add_arguments(parser):
     parser.add_argument("grids", nargs="*", metavar="GRID",
-                        help="cpu flashrnn deepbench haste fastrnns small tasks (default: the "
+                        help="cpu flashrnn deepbench haste fastrnns small headline tasks (default: the "
                              "main job for this machine)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where micro grids run (default: the grid's own device) and where "
                              "the tasks train (default: cuda when available)")
     parser.add_argument("--cells", nargs="+", choices=("LSTM", "GRU", "RNN"))
     parser.add_argument("--modes", nargs="+", choices=("infer", "fwd", "fwdbwd"))
-    parser.add_argument("--providers", nargs="+",
-                        choices=("torch", "reference", "triton", "cells"))
+    # Not argparse choices: triton-<form> names follow fastrnn.kernels.FORMS (checked in run()).
+    parser.add_argument("--providers", nargs="+", metavar="PROVIDER",
+                        help="torch reference triton cells, torch-fp16 torch-bf16 torch-fp32 "
+                             "(torch.nn in that dtype), triton-<form> (one kernel form forced) or "
+                             "triton-forms (every form); default: the grid's own")
     parser.add_argument("--dtypes", nargs="+", choices=("float32", "float16", "bfloat16"),
                         help="run the grid's cases in these dtypes (default: its own)")
     # One thread by default: the same for every provider, reproducible across machines, and
@@ -167,7 +170,7 @@ def _measure(h, args, grids, machine):
                   # env has the load at the start; a busy machine at the end explains outliers.
                   "load_average_1min_end": os.getloadavg()[0] if hasattr(os, "getloadavg")
                   else None},
-        providers=dict(h["providers"].DESCRIPTIONS))
+        providers=h["providers"].descriptions(args.providers or ()))
 
 
 def _command_line():
@@ -200,6 +203,10 @@ def run(args):
     if args.compare and len(args.compare) == 2:
         return _compare(h, *args.compare, plot=not args.no_plots)
 
+    unknown = [p for p in args.providers or () if not h["providers"].is_known(p)]
+    if unknown:
+        print(f"error: unknown provider(s) {unknown}; see --help", file=sys.stderr)
+        return 2
     cases = h["cases"]
     cuda = torch.cuda.is_available()
     machine = "cuda" if cuda else "cpu"

@@ -15,6 +15,8 @@ COMMANDS = {
     "sweep": ("fastrnn.tasks.cli_sweep", "hyperparameter sweep over a documented task"),
     "parity": ("fastrnn.parity_cli", "check a backend against the float64 reference"),
     "env": ("fastrnn.environment", "print the environment block used in result files"),
+    "doctor": ("fastrnn.doctor", "check that this install works: environment, backend choice, parity, timing"),  # noqa: E501
+    "gpu-run": ("fastrnn.gpu_run", "the prepared GPU check: doctor, gpu tests, compute-sanitizer, headline benchmark"),  # noqa: E501
 }
 
 

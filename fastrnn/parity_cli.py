@@ -31,7 +31,9 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.f
 
 @dataclass(frozen=True)
 class ParityConfig:
-    """One configuration to check. lengths: per-sequence valid lengths (packed input) or None."""
+    """One configuration to check. lengths: per-sequence valid lengths (packed input) or None.
+    proj_size: LSTM projection size P (0: none), as torch.nn.LSTM.
+    """
 
     mode: str = "lstm"
     T: int = 16
@@ -44,18 +46,31 @@ class ParityConfig:
     dtype: str = "float32"
     device: str = "cpu"
     seed: int = 0
+    proj_size: int = 0
 
     @property
     def directions(self):
         return 2 if self.bidirectional else 1
 
+    @property
+    def h_out(self):
+        """Width of h and of the output per direction: P with a projection, else H."""
+        return self.proj_size or self.H
+
+    def module_kwargs(self):
+        """Constructor keywords beyond the sizes: nonlinearity (RNN), proj_size (when set)."""
+        nonlinearity = MODES[self.mode][2]
+        kwargs = {} if nonlinearity is None else {"nonlinearity": nonlinearity}
+        if self.proj_size:
+            kwargs["proj_size"] = self.proj_size
+        return kwargs
+
     def torch_module(self, dtype, device):
         """A torch.nn recurrent module of this configuration (weights from the current seed)."""
-        _, cls, nonlinearity = MODES[self.mode]
-        kwargs = {} if nonlinearity is None else {"nonlinearity": nonlinearity}
-        return getattr(torch.nn, cls)(self.I, self.H, self.layers,
-                                      bidirectional=self.bidirectional, dtype=dtype,
-                                      device=device, **kwargs)
+        return getattr(torch.nn, MODES[self.mode][1])(self.I, self.H, self.layers,
+                                                      bidirectional=self.bidirectional,
+                                                      dtype=dtype, device=device,
+                                                      **self.module_kwargs())
 
 
 @contextlib.contextmanager
@@ -84,7 +99,8 @@ def _weight_tuples(config, weights):
         for suffix in ("", "_reverse")[: config.directions]:
             key = f"l{layer}{suffix}"
             tuples.append((weights[f"weight_ih_{key}"], weights[f"weight_hh_{key}"],
-                           weights.get(f"bias_ih_{key}"), weights.get(f"bias_hh_{key}"), None))
+                           weights.get(f"bias_ih_{key}"), weights.get(f"bias_hh_{key}"),
+                           weights.get(f"weight_hr_{key}")))
     return tuples
 
 
@@ -94,10 +110,10 @@ def _inputs(config):
     randn = lambda *shape: torch.randn(*shape, generator=generator, dtype=torch.float64).to(
         config.device)
     x = randn(config.T, config.B, config.I)
-    state_count = 2 if config.mode == "lstm" else 1
-    states = [0.5 * randn(config.layers * config.directions, config.B, config.H)
-              for _ in range(state_count)]
-    upstream = [randn(config.T, config.B, config.directions * config.H)]
+    # h0 is (L*D, B, H_out); an LSTM's c0 is (L*D, B, H) even with a projection.
+    widths = [config.h_out, config.H] if config.mode == "lstm" else [config.H]
+    states = [0.5 * randn(config.layers * config.directions, config.B, width) for width in widths]
+    upstream = [randn(config.T, config.B, config.directions * config.h_out)]
     upstream += [randn(*s.shape) for s in states]
     return x, states, upstream
 
@@ -185,11 +201,11 @@ def fastrnn_module(config, backend):
     """The drop-in fastrnn module for `config` on `backend`, in the dtype and device under test."""
     import fastrnn
 
-    _, cls, nonlinearity = MODES[config.mode]
-    kwargs = {} if nonlinearity is None else {"nonlinearity": nonlinearity}
-    return getattr(fastrnn, cls)(config.I, config.H, config.layers,
-                                 bidirectional=config.bidirectional, dtype=DTYPES[config.dtype],
-                                 device=config.device, backend=backend, **kwargs)
+    return getattr(fastrnn, MODES[config.mode][1])(config.I, config.H, config.layers,
+                                                   bidirectional=config.bidirectional,
+                                                   dtype=DTYPES[config.dtype],
+                                                   device=config.device, backend=backend,
+                                                   **config.module_kwargs())
 
 
 def imdb_like_lengths(count, max_length, seed=0):
@@ -215,6 +231,7 @@ def add_arguments(parser):
     parser.add_argument("--I", type=int, default=8, help="input size")
     parser.add_argument("--H", type=int, default=16, help="hidden size")
     parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--proj-size", type=int, default=0, help="LSTM projection size (0: none)")
     parser.add_argument("--bidirectional", action="store_true")
     parser.add_argument("--packed", action="store_true",
                         help="packed input with IMDB-like variable lengths (max = T)")
@@ -229,7 +246,8 @@ def run(args):
     lengths = imdb_like_lengths(args.B, args.T, args.seed) if args.packed else None
     config = ParityConfig(mode=args.mode, T=args.T, B=args.B, I=args.I, H=args.H,
                           layers=args.layers, bidirectional=args.bidirectional, lengths=lengths,
-                          dtype=args.dtype, device=args.device, seed=args.seed)
+                          dtype=args.dtype, device=args.device, seed=args.seed,
+                          proj_size=args.proj_size)
     tolerance = TOLERANCES[DTYPES[args.dtype]]
     print(f"parity of backend {args.backend!r} vs the float64 reference: {config}")
     print(f"tolerance for {args.dtype}: rel_rms <= {tolerance.rel_rms:.0e}, "
