@@ -27,6 +27,7 @@ which still exercises its loop, its exchange through global memory and its barri
 """
 
 import contextlib
+import dataclasses
 import os
 import threading
 from dataclasses import dataclass
@@ -42,8 +43,10 @@ GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 # Batch rows per persistent program; tl.dot needs M >= 16 on GPUs, so this is also the minimum.
 PERSISTENT_BLOCK_B = 16
 # IEEE fp32 (FMA) products keep a K-long operand strip per thread: past K = 64 they spill to local
-# memory (`python -m fastrnn.kernels.aot`), so IEEE fp32 keeps padded K <= 64 on chip.
+# memory (`python -m fastrnn.kernels.aot`), so IEEE fp32 keeps padded K <= 64 in a one-program
+# (persistent) product, and K <= 256 split over the warps in 64-slabs (cooperative).
 FP32_RESIDENT_MAX_K = 64
+FP32_SPLIT_MAX_K = 256
 # Shared memory a program needs beyond its resident weights and staged operands: layout-conversion
 # scratch and the barrier's broadcast word. Checked against compiled kernels by
 # `python -m fastrnn.kernels.aot`; the compiled kernel's own figure corrects it at the first launch.
@@ -276,18 +279,11 @@ def _persistent(shape, facts):
     return plan, None
 
 
-def _cooperative(shape, facts, forced):
-    if facts.interpreter:
-        if not forced:
-            return None, "the interpreter runs programs one after another: no grid barrier"
-        # One program per batch tile: every barrier passes at once (see the module docstring).
-        h_pad, k_pad = pad(shape.hidden), pad(shape.h_out)
-        return Plan("cooperative", PERSISTENT_BLOCK_B, h_pad, k_pad, 1,
-                    triton.cdiv(shape.batch, PERSISTENT_BLOCK_B), 4, max(h_pad, k_pad),
-                    "forced; one program per batch tile under the interpreter"), None
-    if _ieee_fp32(shape.dtype) and pad(shape.h_out) > FP32_RESIDENT_MAX_K:
-        return None, (f"IEEE fp32 products spill past padded K = {FP32_RESIDENT_MAX_K} "
-                      f"(enable TF32 or use fp16/bf16)")
+def _cooperative_tiles(shape, facts):
+    """(Plan, None) of the best cooperative tiling on `facts`, or (None, why there is none)."""
+    if _ieee_fp32(shape.dtype) and pad(shape.h_out) > FP32_SPLIT_MAX_K:
+        return None, (f"IEEE fp32 products spill past padded K = {FP32_SPLIT_MAX_K} even split "
+                      f"over the warps (enable TF32 or use fp16/bf16)")
     budget = facts.shared_memory - SHARED_RESERVE
     best = None
     for block_b in BLOCK_B_CHOICES:
@@ -299,9 +295,8 @@ def _cooperative(shape, facts, forced):
             hidden_tiles = triton.cdiv(shape.hidden, block_h)
             block_o = max(16, pad(triton.cdiv(shape.proj, hidden_tiles))) if shape.proj else block_h
             batch_tiles = triton.cdiv(shape.batch, block_b)
-            programs = hidden_tiles * batch_tiles
             need = _slice_bytes(shape, block_b, block_h, block_o)
-            if programs > facts.sm_count or need > budget:
+            if hidden_tiles * batch_tiles > facts.sm_count or need > budget:
                 continue
             # Per step a program reads its weight slice from shared memory and the exchanged state
             # from L2: the smallest such volume has the shortest step.
@@ -318,16 +313,31 @@ def _cooperative(shape, facts, forced):
     return plan, None
 
 
+def _cooperative(shape, facts, forced):
+    if facts.interpreter:
+        if not forced:
+            return None, "the interpreter runs programs one after another: no grid barrier"
+        # One program per batch tile: every barrier passes at once (see the module docstring).
+        h_pad, k_pad = pad(shape.hidden), pad(shape.h_out)
+        return Plan("cooperative", PERSISTENT_BLOCK_B, h_pad, k_pad, 1,
+                    triton.cdiv(shape.batch, PERSISTENT_BLOCK_B), 4, max(h_pad, k_pad),
+                    "forced; one program per batch tile under the interpreter"), None
+    return _cooperative_tiles(shape, facts)
+
+
 def _stepwise(shape, facts, reason):
+    """Cooperative's tiles where they fit a program (then a stepwise run computes bit for bit what
+    the cooperative one does), else 16 hidden units per program and weights in K chunks."""
+    tiles, _ = _cooperative_tiles(shape, dataclasses.replace(facts, sm_count=1 << 30))
+    if tiles is not None and not facts.interpreter:
+        return dataclasses.replace(tiles, form="stepwise", reason=reason)
     block_b = min(64, max(16, pad(shape.batch)))
-    block_h = 16 if shape.hidden <= 16 * facts.sm_count else 32
-    hidden_tiles = triton.cdiv(shape.hidden, block_h)
-    block_o = max(16, pad(triton.cdiv(shape.proj, hidden_tiles))) if shape.proj else block_h
-    k_chunk = min(STEPWISE_MAX_K, pad(max(shape.h_out, shape.hidden)))
-    if _ieee_fp32(shape.dtype):
-        k_chunk = min(k_chunk, FP32_RESIDENT_MAX_K)
-    return Plan("stepwise", block_b, block_h, block_o, hidden_tiles,
-                triton.cdiv(shape.batch, block_b), 4, k_chunk, reason)
+    hidden_tiles = triton.cdiv(shape.hidden, 16)
+    block_o = max(16, pad(triton.cdiv(shape.proj, hidden_tiles))) if shape.proj else 16
+    chunk = FP32_SPLIT_MAX_K if _ieee_fp32(shape.dtype) else STEPWISE_MAX_K
+    k_chunk = min(chunk, max(pad(shape.hidden), pad(shape.h_out)))
+    return Plan("stepwise", block_b, 16, block_o, hidden_tiles, triton.cdiv(shape.batch, block_b),
+                4, k_chunk, reason)
 
 
 _failed = {}
@@ -338,37 +348,65 @@ def remember_failure(key, form, error):
     _failed[(key, form)] = f"{type(error).__name__}: {error}".splitlines()[0][:300]
 
 
-def plan(shape, device, skip=()):
+def plan(shape, device, skip=(), facts=None):
     """The Plan for `shape` on `device`: the forced form, else the first of FORMS that fits and has
-    not failed for this shape (forms in `skip` excluded).
+    not failed for this shape (forms in `skip` excluded). `facts` overrides the device's own
+    (ahead-of-time compiles plan for a GPU that is not there).
 
     Raises BackendUnavailableError when a forced form cannot run the shape.
     """
-    facts = device_facts(device)
+    facts = facts or device_facts(device)
     forced = forced_form()
-    key = (str(torch.device(device)), shape)
+    key = (str(device), shape)
     candidates = (forced,) if forced else FORMS
     reasons = []
     for form in candidates:
         if form in skip or (key, form) in _failed:
-            reasons.append(f"{form}: failed earlier ({_failed.get((key, form), 'skipped')})")
+            reasons.append(f"not {form}: it failed here ({_failed.get((key, form), 'skipped')})")
             continue
         if form == "persistent":
             result, why = _persistent(shape, facts)
         elif form == "cooperative":
             result, why = _cooperative(shape, facts, forced is not None)
         else:
-            result, why = _stepwise(shape, facts, "; ".join(reasons) or "forced"), None
+            result, why = _stepwise(shape, facts, "; ".join(reasons) or "it runs every size"), None
         if result is not None:
-            if forced:
-                return Plan(**{**result.__dict__, "reason": "forced: " + result.reason})
-            if form == "stepwise":
-                return Plan(**{**result.__dict__, "reason": "; ".join(reasons)})
-            return result
+            return dataclasses.replace(result, reason="forced: " + result.reason) if forced else result
         reasons.append(f"not {form}: {why}")
     raise BackendUnavailableError(f"kernel form {forced!r} cannot run {shape.cell} H={shape.hidden} "
                                   f"P={shape.proj} B={shape.batch} {shape.dtype}: "
                                   f"{'; '.join(reasons)}")
+
+
+def split_k(k_block, n_block):
+    """Slabs of a split-K product (jit._mm) over K = k_block with n_block output columns: 1 when
+    the warps can share out the columns (>= 64) or K is short, else slabs of 64 or more, at most 4
+    (at K = 1024 and N = 16 that takes the LSTM forward from 255 registers and a spill to 128)."""
+    if n_block >= 64 or k_block <= 64:
+        return 1
+    return min(4, k_block // 64)
+
+
+def plan_meta(shape, plan):
+    """The constexprs (and launch options) a plan gives every kernel of a cell.
+
+    BLOCK_HF / BLOCK_K: the K extents of products over H and over H_out that a program stages at
+    once: the whole padded size, except in stepwise K chunks of at most plan.k_chunk.
+    """
+    h_pad = min(pad(shape.hidden), plan.k_chunk)
+    k_pad = min(pad(shape.h_out), plan.k_chunk)
+    return {
+        **dot_meta(shape.dtype), "BLOCK_B": plan.block_b, "BLOCK_H": plan.block_h,
+        "BLOCK_O": plan.block_o, "BLOCK_HF": h_pad, "BLOCK_K": k_pad,
+        "SPLIT_HF": split_k(h_pad, plan.block_o), "SPLIT_K": split_k(k_pad, plan.block_h),
+        "NUM_HT": plan.hidden_tiles,
+        "LOCAL": plan.local, "SYNC": plan.form == "cooperative",
+        "STEPWISE": plan.form == "stepwise", "num_warps": plan.num_warps,
+        # One stage: software pipelining of the in-loop loads would stage them in shared memory,
+        # which the resident weights need (the LSTM backward at H = 128 bf16 grows from 148 to
+        # 212 KiB with the runtime's aligned loads and num_stages = 3).
+        "num_stages": 1,
+    }
 
 
 def choose_form(cell, hidden, proj, dtype, device, batch):

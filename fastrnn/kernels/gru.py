@@ -28,12 +28,12 @@ import triton.language as tl
 from fastrnn.kernels import forms, launch
 from fastrnn.kernels.jit import (
     _add_dout,
-    _dot,
     _keep_finished,
-    _load_gate,
     _load_previous_state,
     _load_rows,
     _load_step,
+    _load_weight,
+    _mm,
     _program_tile,
     _row_lengths,
     _sigmoid,
@@ -175,7 +175,8 @@ def _gru_fwd_kernel(
     BLOCK_O: tl.constexpr,
     BLOCK_HF: tl.constexpr,
     BLOCK_K: tl.constexpr,
-    BLOCK_KC: tl.constexpr,
+    SPLIT_HF: tl.constexpr,
+    SPLIT_K: tl.constexpr,
     NUM_HT: tl.constexpr,
     LOCAL: tl.constexpr,
     SYNC: tl.constexpr,
@@ -184,12 +185,12 @@ def _gru_fwd_kernel(
     """Forward steps S0 .. S0+STEPS-1."""
     i_bt, i_b, m_b, i_h, m_h, _, _ = _program_tile(B, H, H, BLOCK_B, BLOCK_H, BLOCK_O, NUM_HT)
     i_k = tl.arange(0, BLOCK_K)
-    m_k = i_k < H
-    # W_g^T slices (BLOCK_K, BLOCK_H): h (BLOCK_B rows, M >= 16) @ W^T.
-    if BLOCK_KC >= BLOCK_K:
-        b_wr = _load_gate(w_hh_ptr, 0, H, H, i_h, m_h, i_k, m_k, True)
-        b_wz = _load_gate(w_hh_ptr, 1, H, H, i_h, m_h, i_k, m_k, True)
-        b_wn = _load_gate(w_hh_ptr, 2, H, H, i_h, m_h, i_k, m_k, True)
+    gate = H * H  # distance between the gates' rows of W_hh
+    # Resident W_g^T slices over K = H: h (BLOCK_B rows, M >= 16) @ W^T. Stepwise streams them.
+    if not STEPWISE:
+        b_wr = _load_weight(w_hh_ptr, 1, H, H, i_h, m_h, BLOCK_K, SPLIT_K)
+        b_wz = _load_weight(w_hh_ptr + gate, 1, H, H, i_h, m_h, BLOCK_K, SPLIT_K)
+        b_wn = _load_weight(w_hh_ptr + 2 * gate, 1, H, H, i_h, m_h, BLOCK_K, SPLIT_K)
     if HAS_BIAS:
         b_br, b_bz, b_bn = _gru_gate_bias(b_hh_ptr, H, i_h, m_h)
     b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
@@ -199,31 +200,31 @@ def _gru_fwd_kernel(
     for s in range(S0, S0 + STEPS):
         t, t_prev = _step_time(s, T, REVERSE, False)
         m_valid = _valid_rows(b_len, t, m_b, HAS_LENGTHS)
-        if LOCAL:
-            b_gr = _dot(b_h, b_wr, INPUT_PRECISION, DOT_FP32)
-            b_gz = _dot(b_h, b_wz, INPUT_PRECISION, DOT_FP32)
-            b_gn = _dot(b_h, b_wn, INPUT_PRECISION, DOT_FP32)
-        elif BLOCK_KC >= BLOCK_K:
-            b_hin = _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, H, i_b, m_b, b_len, i_k,
-                                         m_k, HAS_LENGTHS)
-            b_gr = _dot(b_hin, b_wr, INPUT_PRECISION, DOT_FP32)
-            b_gz = _dot(b_hin, b_wz, INPUT_PRECISION, DOT_FP32)
-            b_gn = _dot(b_hin, b_wn, INPUT_PRECISION, DOT_FP32)
+        if not STEPWISE:
+            if LOCAL:
+                b_a = b_h
+            else:
+                b_a = _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, H, i_b, m_b, b_len, i_k,
+                                           i_k < H, HAS_LENGTHS)
+            b_gr = _mm(b_a, b_wr, BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
+            b_gz = _mm(b_a, b_wz, BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
+            b_gn = _mm(b_a, b_wn, BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
         else:
             b_gr = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
             b_gz = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
             b_gn = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
-            for k0 in range(0, H, BLOCK_KC):
-                i_kc = k0 + tl.arange(0, BLOCK_KC)
-                m_kc = i_kc < H
-                b_hin = _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, H, i_b, m_b, b_len,
-                                             i_kc, m_kc, HAS_LENGTHS)
-                b_gr += _dot(b_hin, _load_gate(w_hh_ptr, 0, H, H, i_h, m_h, i_kc, m_kc, True),
-                             INPUT_PRECISION, DOT_FP32)
-                b_gz += _dot(b_hin, _load_gate(w_hh_ptr, 1, H, H, i_h, m_h, i_kc, m_kc, True),
-                             INPUT_PRECISION, DOT_FP32)
-                b_gn += _dot(b_hin, _load_gate(w_hh_ptr, 2, H, H, i_h, m_h, i_kc, m_kc, True),
-                             INPUT_PRECISION, DOT_FP32)
+            for k0 in range(0, H, BLOCK_K):
+                b_a = _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, H, i_b, m_b, b_len,
+                                           k0 + i_k, k0 + i_k < H, HAS_LENGTHS)
+                p_w = w_hh_ptr + k0
+                b_gr += _mm(b_a, _load_weight(p_w, 1, H, H - k0, i_h, m_h, BLOCK_K, SPLIT_K),
+                            BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
+                b_gz += _mm(b_a, _load_weight(p_w + gate, 1, H, H - k0, i_h, m_h, BLOCK_K,
+                                              SPLIT_K), BLOCK_B, BLOCK_K, SPLIT_K,
+                            INPUT_PRECISION, DOT_FP32)
+                b_gn += _mm(b_a, _load_weight(p_w + 2 * gate, 1, H, H - k0, i_h, m_h, BLOCK_K,
+                                              SPLIT_K), BLOCK_B, BLOCK_K, SPLIT_K,
+                            INPUT_PRECISION, DOT_FP32)
         if HAS_BIAS:
             b_gr += b_br
             b_gz += b_bz
@@ -263,7 +264,8 @@ def _gru_bwd_kernel(
     BLOCK_O: tl.constexpr,
     BLOCK_HF: tl.constexpr,
     BLOCK_K: tl.constexpr,
-    BLOCK_KC: tl.constexpr,
+    SPLIT_HF: tl.constexpr,
+    SPLIT_K: tl.constexpr,
     NUM_HT: tl.constexpr,
     LOCAL: tl.constexpr,
     SYNC: tl.constexpr,
@@ -274,18 +276,18 @@ def _gru_bwd_kernel(
     """Backward steps S0 .. S0+STEPS-1 in backward order (phases PHASE_A and PHASE_B of each)."""
     i_bt, i_b, m_b, i_h, m_h, _, _ = _program_tile(B, H, H, BLOCK_B, BLOCK_H, BLOCK_O, NUM_HT)
     i_hf = tl.arange(0, BLOCK_HF)
-    m_hf = i_hf < H
-    # W_g[:, own units] (BLOCK_HF, BLOCK_H): dh_{t-1} = sum_g dgh_g @ W_g.
-    if PHASE_B and BLOCK_KC >= BLOCK_HF:
-        b_wr = _load_gate(w_hh_ptr, 0, H, H, i_hf, m_hf, i_h, m_h, False)
-        b_wz = _load_gate(w_hh_ptr, 1, H, H, i_hf, m_hf, i_h, m_h, False)
-        b_wn = _load_gate(w_hh_ptr, 2, H, H, i_hf, m_hf, i_h, m_h, False)
+    gate = H * H  # distance between the gates' rows of W_hh
+    # Resident W_g[:, own units] over K = H: dh_{t-1} = sum_g dgh_g @ W_g. Stepwise streams them.
+    if PHASE_B and not STEPWISE:
+        b_wr = _load_weight(w_hh_ptr, H, 1, H, i_h, m_h, BLOCK_HF, SPLIT_HF)
+        b_wz = _load_weight(w_hh_ptr + gate, H, 1, H, i_h, m_h, BLOCK_HF, SPLIT_HF)
+        b_wn = _load_weight(w_hh_ptr + 2 * gate, H, 1, H, i_h, m_h, BLOCK_HF, SPLIT_HF)
     b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
     b_dh = _load_rows(dhn_ptr, H, i_b, m_b, i_h, m_h, False)
     p_sync = sync_ptr + i_bt
     barriers = 0
     for s in range(S0, S0 + STEPS):
-        t, _ = _step_time(s, T, REVERSE, True)
+        t = _step_time(s, T, REVERSE, True)[0]
         m_valid = _valid_rows(b_len, t, m_b, HAS_LENGTHS)
         b_dht = _add_dout(b_dh, dout_ptr, t, B, H, i_b, m_b, i_h, m_h)
         if PHASE_A:
@@ -295,25 +297,31 @@ def _gru_bwd_kernel(
         if PHASE_B:
             b_dh_new = _gru_direct(acts_ptr, t, B, H, b_dht, i_b, m_b, i_h, m_h)
             if LOCAL:
-                b_dh_new += _dot(b_dgr, b_wr, INPUT_PRECISION, DOT_FP32)
-                b_dh_new += _dot(b_dgz, b_wz, INPUT_PRECISION, DOT_FP32)
-                b_dh_new += _dot(b_dgn, b_wn, INPUT_PRECISION, DOT_FP32)
-            elif BLOCK_KC >= BLOCK_HF:
-                b_dh_new += _dot(_load_step(dgh_ptr, t, B, 3 * H, i_b, m_b, i_hf, m_hf, True),
-                                 b_wr, INPUT_PRECISION, DOT_FP32)
-                b_dh_new += _dot(_load_step(dgh_ptr + H, t, B, 3 * H, i_b, m_b, i_hf, m_hf, True),
-                                 b_wz, INPUT_PRECISION, DOT_FP32)
-                b_dh_new += _dot(_load_step(dgh_ptr + 2 * H, t, B, 3 * H, i_b, m_b, i_hf, m_hf,
-                                            True), b_wn, INPUT_PRECISION, DOT_FP32)
+                b_dh_new += _mm(b_dgr, b_wr, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
+                                DOT_FP32)
+                b_dh_new += _mm(b_dgz, b_wz, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
+                                DOT_FP32)
+                b_dh_new += _mm(b_dgn, b_wn, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
+                                DOT_FP32)
+            elif not STEPWISE:
+                m_hf = i_hf < H
+                b_dh_new += _mm(_load_step(dgh_ptr, t, B, 3 * H, i_b, m_b, i_hf, m_hf, True),
+                                b_wr, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION, DOT_FP32)
+                b_dh_new += _mm(_load_step(dgh_ptr + H, t, B, 3 * H, i_b, m_b, i_hf, m_hf, True),
+                                b_wz, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION, DOT_FP32)
+                b_dh_new += _mm(_load_step(dgh_ptr + 2 * H, t, B, 3 * H, i_b, m_b, i_hf, m_hf,
+                                           True), b_wn, BLOCK_B, BLOCK_HF, SPLIT_HF,
+                                INPUT_PRECISION, DOT_FP32)
             else:
-                for k0 in range(0, H, BLOCK_KC):
-                    i_kc = k0 + tl.arange(0, BLOCK_KC)
-                    m_kc = i_kc < H
-                    for gate in range(3):
-                        b_dg = _load_step(dgh_ptr + gate * H, t, B, 3 * H, i_b, m_b, i_kc, m_kc,
+                for k0 in range(0, H, BLOCK_HF):
+                    m_kc = k0 + i_hf < H
+                    for g in range(3):
+                        b_dg = _load_step(dgh_ptr + g * H, t, B, 3 * H, i_b, m_b, k0 + i_hf, m_kc,
                                           True)
-                        b_w = _load_gate(w_hh_ptr, gate, H, H, i_kc, m_kc, i_h, m_h, False)
-                        b_dh_new += _dot(b_dg, b_w, INPUT_PRECISION, DOT_FP32)
+                        b_w = _load_weight(w_hh_ptr + g * gate + k0 * H, H, 1, H - k0, i_h, m_h,
+                                           BLOCK_HF, SPLIT_HF)
+                        b_dh_new += _mm(b_dg, b_w, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
+                                        DOT_FP32)
             b_dh_new = tl.where(m_h[None, :], b_dh_new, 0.0)
             b_dh = _keep_finished(m_valid, b_dh_new, b_dh, HAS_LENGTHS)
     if PHASE_B:

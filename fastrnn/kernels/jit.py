@@ -213,18 +213,37 @@ def _add_dout(b_dh, dout_ptr, t, B, N, i_b, m_b, i_n, m_n):
 
 
 @triton.jit
-def _load_gate(w_ptr, gate, ROWS, COLS, i_r, m_r, i_c, m_c, TRANSPOSE: tl.constexpr):
-    """Rows i_r (within gate `gate`) and columns i_c of a gate-stacked weight w_ptr (G*ROWS, COLS):
-    (BLOCK_R, BLOCK_C), or its transpose (BLOCK_C, BLOCK_R) when TRANSPOSE. Padded entries load 0,
-    which keeps padded hidden units at exactly 0."""
-    p_w = w_ptr + gate * ROWS * COLS
-    if TRANSPOSE:
-        b_w = tl.load(p_w + i_r[None, :] * COLS + i_c[:, None], mask=m_r[None, :] & m_c[:, None],
-                      other=0.0)
+def _load_weight(w_ptr, stride_k, stride_n, K, i_n, m_n, BLOCK_K: tl.constexpr,
+                 SPLIT: tl.constexpr):
+    """A weight block for a product over K: element (k, n) is w_ptr[k*stride_k + n*stride_n] for
+    k < K and columns i_n, 0 elsewhere (which keeps padded units at exactly 0), shaped
+    (SPLIT, BLOCK_K // SPLIT, BLOCK_N): K split into SPLIT slabs for _mm."""
+    i_s = tl.arange(0, SPLIT)
+    i_kk = tl.arange(0, BLOCK_K // SPLIT)
+    i_k = i_s[:, None, None] * (BLOCK_K // SPLIT) + i_kk[None, :, None]
+    p_w = w_ptr + i_k * stride_k + i_n[None, None, :] * stride_n
+    return tl.load(p_w, mask=(i_k < K) & m_n[None, None, :], other=0.0)
+
+
+@triton.jit
+def _mm(b_a, b_w, BLOCK_B: tl.constexpr, BLOCK_K: tl.constexpr, SPLIT: tl.constexpr,
+        INPUT_PRECISION: tl.constexpr, DOT_FP32: tl.constexpr):
+    """b_a (BLOCK_B, BLOCK_K) @ w, w from _load_weight (SPLIT, BLOCK_K // SPLIT, N): (BLOCK_B, N)
+    in fp32.
+
+    Split-K: with a small batch tile and few columns (M = N = 16) the warps of a program cannot
+    share the output tile, so a plain product gives every warp the whole K-long operand strip and
+    spills at K = 1024 (255 registers). As SPLIT batched products over K slabs summed afterwards,
+    the slabs spread over the warps: 128 registers and no spill at K = 1024 with 8 warps
+    (python -m fastrnn.kernels.aot).
+    """
+    if SPLIT == 1:
+        b_out = _dot(b_a, tl.reshape(b_w, (b_w.shape[1], b_w.shape[2])), INPUT_PRECISION,
+                     DOT_FP32)
     else:
-        b_w = tl.load(p_w + i_r[:, None] * COLS + i_c[None, :], mask=m_r[:, None] & m_c[None, :],
-                      other=0.0)
-    return b_w
+        b_a3 = tl.permute(tl.reshape(b_a, (BLOCK_B, SPLIT, BLOCK_K // SPLIT)), (1, 0, 2))
+        b_out = tl.sum(_dot(b_a3, b_w, INPUT_PRECISION, DOT_FP32), axis=0)
+    return b_out
 
 
 @triton.jit

@@ -88,16 +88,8 @@ class Problem:
 
     def flags(self):
         """The constexprs every kernel of a cell takes from the problem and its plan."""
-        plan = self.plan
-        return {
-            "HAS_LENGTHS": self.lengths is not None, "REVERSE": self.reverse,
-            **forms.dot_meta(self.gx.dtype), "BLOCK_B": plan.block_b, "BLOCK_H": plan.block_h,
-            "BLOCK_O": plan.block_o, "BLOCK_HF": forms.pad(self.hidden),
-            "BLOCK_K": forms.pad(self.h_out), "NUM_HT": plan.hidden_tiles, "LOCAL": plan.local,
-            "SYNC": plan.form == "cooperative", "STEPWISE": plan.form == "stepwise",
-            "BLOCK_KC": min(plan.k_chunk, forms.pad(max(self.hidden, self.h_out))),
-            "num_warps": plan.num_warps, "num_stages": 1,
-        }
+        return {"HAS_LENGTHS": self.lengths is not None, "REVERSE": self.reverse,
+                **forms.plan_meta(self.shape, self.plan)}
 
 
 def _check(cell, gx, h0, c0, w_hh, w_hr, b_hh, lengths):
