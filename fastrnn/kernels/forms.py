@@ -39,6 +39,8 @@ from fastrnn.backends import BackendUnavailableError, triton_interpreter_enabled
 
 FORMS = ("persistent", "cooperative", "stepwise")
 FORM_ENV_VAR = "FASTRNN_KERNEL_FORM"
+# Tests only: cooperative programs arrive at each grid barrier after a pseudo-random delay.
+JITTER_ENV_VAR = "FASTRNN_BARRIER_JITTER"
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 # Batch rows per persistent program; tl.dot needs M >= 16 on GPUs, so this is also the minimum.
 PERSISTENT_BLOCK_B = 16
@@ -117,9 +119,15 @@ def record_forms():
         stack.remove(records)
 
 
-def note_form(cell, pass_name, plan):
-    """Append one kernel call to every active `record_forms` list."""
-    for records in getattr(_context, "recorders", ()):
+def active_recorders():
+    """The `record_forms` lists of this thread (a backward captures them with its forward: on CUDA
+    autograd runs the backward on its own thread)."""
+    return tuple(getattr(_context, "recorders", ()))
+
+
+def note_form(cell, pass_name, plan, recorders=None):
+    """Append one kernel call to every `record_forms` list active here (or to `recorders`)."""
+    for records in active_recorders() if recorders is None else recorders:
         records.append({"cell": cell, "pass": pass_name, "form": plan.form, "reason": plan.reason,
                         "plan": plan.describe()})
 
@@ -402,6 +410,7 @@ def plan_meta(shape, plan):
         "NUM_HT": plan.hidden_tiles,
         "LOCAL": plan.local, "SYNC": plan.form == "cooperative",
         "STEPWISE": plan.form == "stepwise", "num_warps": plan.num_warps,
+        "JITTER": plan.form == "cooperative" and os.environ.get(JITTER_ENV_VAR, "0") not in ("", "0"),
         # One stage: software pipelining of the in-loop loads would stage them in shared memory,
         # which the resident weights need (the LSTM backward at H = 128 bf16 grows from 148 to
         # 212 KiB with the runtime's aligned loads and num_stages = 3).

@@ -197,10 +197,17 @@ def _grid_sync(sync_ptr, target, spin_limit):
 
 
 @triton.jit
-def _sync_if(SYNC: tl.constexpr, sync_ptr, barriers, NUM_HT: tl.constexpr, spin_limit):
+def _sync_if(SYNC: tl.constexpr, sync_ptr, barriers, NUM_HT: tl.constexpr, spin_limit,
+             JITTER: tl.constexpr):
     """The `barriers`-th grid barrier of this launch when SYNC (cooperative form), else nothing;
-    returns the count of barriers passed."""
+    returns the count of barriers passed. JITTER (tests only, FASTRNN_BARRIER_JITTER=1) makes
+    each program arrive late by a pseudo-random number of polls, so that a GPU test can show the
+    barrier holds when programs do not run in lockstep."""
     if SYNC:
+        if JITTER:
+            delay = (tl.program_id(0) * 7919 + barriers * 104729) % 97
+            for _ in range(delay):
+                tl.atomic_add(sync_ptr, 0, sem="relaxed", scope="gpu")
         _grid_sync(sync_ptr, (barriers + 1) * NUM_HT, spin_limit)
     return barriers + 1
 

@@ -223,10 +223,11 @@ def launch(kernel, grid, args, meta, problem, counters=None, what=""):
         barrier_watch.watch(counters, what)
 
 
-def run_planned(problem, pass_name, run, skip=()):
-    """Plan `problem`, note the form, and run `run(problem)`; when the planned form cannot compile
-    or launch on this device, remember that and run the next form instead."""
-    skip = list(skip)
+def run_planned(problem, pass_name, run, recorders=None):
+    """Plan `problem`, note the form (in `recorders`, default this thread's), and run
+    `run(problem)`; when the planned form cannot compile or launch on this device, remember that
+    and run the next form instead."""
+    skip = []
     while True:
         problem.plan = forms.plan(problem.shape, problem.gx.device, skip=skip)
         try:
@@ -238,7 +239,7 @@ def run_planned(problem, pass_name, run, skip=()):
                                    error)
             skip.append(problem.plan.form)
             continue
-        forms.note_form(problem.cell, pass_name, problem.plan)
+        forms.note_form(problem.cell, pass_name, problem.plan, recorders)
         return result
 
 
@@ -259,6 +260,10 @@ class RecurrenceFunction(torch.autograd.Function):
                                      lambda p: launchers.forward(p, store))
         if store:
             ctx.launchers = launchers
+            # On CUDA autograd runs the backward on its own thread: carry the forward's forced
+            # form and form recorders over to it.
+            ctx.forced_form = forms.forced_form()
+            ctx.recorders = forms.active_recorders()
             # Tensors go through save_for_backward (version checks, no reference cycles); the
             # problem keeps only its non-tensor fields on ctx.
             ctx.meta = dataclasses.replace(problem, **{name: None for name in TENSOR_FIELDS})
@@ -280,8 +285,10 @@ class RecurrenceFunction(torch.autograd.Function):
         grads = [g.contiguous() for g in grads]
         # The backward plans on its own: its kernels need other resources than the forward's,
         # and every form reads the same saved activations.
-        result = run_planned(problem, "backward",
-                             lambda p: ctx.launchers.backward(p, saved, outputs, grads))
+        with forms.use_form(ctx.forced_form):
+            result = run_planned(problem, "backward",
+                                 lambda p: ctx.launchers.backward(p, saved, outputs, grads),
+                                 ctx.recorders)
         # Gradients only for the tensors autograd asked about.
         result = [g if need else None for g, need in zip(result, ctx.needs_input_grad[2:])]
         return (None, None, *result)
