@@ -335,10 +335,13 @@ def _cooperative(shape, facts, forced):
 
 def _stepwise(shape, facts, reason):
     """Cooperative's tiles where they fit a program (then a stepwise run computes bit for bit what
-    the cooperative one does), else 16 hidden units per program and weights in K chunks."""
-    tiles, _ = _cooperative_tiles(shape, dataclasses.replace(facts, sm_count=1 << 30))
-    if tiles is not None and not facts.interpreter:
-        return dataclasses.replace(tiles, form="stepwise", reason=reason)
+    a cooperative one does), else 16 hidden units per program and weights in K chunks. Under the
+    interpreter always the latter: it is how the CPU tests run several tiles."""
+    if not facts.interpreter:
+        for limit in (facts.sm_count, 1 << 30):
+            tiles, _ = _cooperative_tiles(shape, dataclasses.replace(facts, sm_count=limit))
+            if tiles is not None:
+                return dataclasses.replace(tiles, form="stepwise", reason=reason)
     block_b = min(64, max(16, pad(shape.batch)))
     hidden_tiles = triton.cdiv(shape.hidden, 16)
     block_o = max(16, pad(triton.cdiv(shape.proj, hidden_tiles))) if shape.proj else 16
