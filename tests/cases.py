@@ -52,8 +52,8 @@ _LSTM_ONLY = [
     ("proj-unbatched-hx", {"kwargs": {"proj_size": 5}, "style": "unbatched", "hx": "tuple"}),
 ]
 
-# The cases the Triton backend also runs in its alternating form: one of each feature.
-ALTERNATING_SUBSET = {"base", "hx", "L2-hx", "bidir-batch_first", "nobias-hx", "T1-hx", "B1",
+# The cases the Triton backend also runs in its cooperative and stepwise forms: one of each feature.
+FORMS_SUBSET = {"base", "hx", "L2-hx", "bidir-batch_first", "nobias-hx", "T1-hx", "B1",
                  "packed-L2-bidir-hx", "unbatched", "hx_list", "proj-L2-bidir-hx",
                  "proj-packed-bidir-hx"}
 
@@ -81,7 +81,7 @@ _CELL_VARIANTS = [
     ("B1-I_eq_H", {"B": 1, "input_size": 6}),
     ("hidden0-hx", {"H": 0, "hx": "tuple"}),
 ]
-ALTERNATING_CELL_SUBSET = {"batched-hx", "unbatched", "nobias-hx"}
+FORMS_CELL_SUBSET = {"batched-hx", "unbatched", "nobias-hx"}
 
 
 def cell_cases():

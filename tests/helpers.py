@@ -88,17 +88,22 @@ class Case:
         return pytest.param(self, id=self.name, marks=marks)
 
 
-def with_backends(cases, alternating_subset):
+# The kernel forms the parity suite forces on its subsets besides the default (persistent at the
+# suite's sizes); under the interpreter cooperative runs one program per batch tile.
+OTHER_FORMS = ("cooperative", "stepwise")
+
+
+def with_backends(cases, forms_subset):
     """(backend, form, case) params: every case on every backend; on triton, the kernels' default
-    form (persistent at these sizes) for every case plus the alternating form for the cases named
-    in `alternating_subset` (names without their mode prefix: 'LSTM-base' -> 'base').
+    form (persistent at these sizes) for every case plus each of OTHER_FORMS for the cases named
+    in `forms_subset` (names without their mode prefix: 'LSTM-base' -> 'base').
     """
     params = []
     for backend in BACKENDS:
         for case in cases:
             forms = [None]
-            if backend == "triton" and case.name.split("-", 1)[1] in alternating_subset:
-                forms.append("alternating")
+            if backend == "triton" and case.name.split("-", 1)[1] in forms_subset:
+                forms.extend(OTHER_FORMS)
             for form in forms:
                 marks = [pytest.mark.triton] if backend == "triton" else []
                 label = backend if form is None else f"{backend}-{form}"
@@ -108,7 +113,7 @@ def with_backends(cases, alternating_subset):
 
 
 def kernel_form(form):
-    """Force the Triton kernels' form ('alternating' | 'persistent') for a block; None: no-op."""
+    """Force the Triton kernels' form (one of fastrnn.kernels.FORMS) for a block; None: no-op."""
     if form is None:
         return contextlib.nullcontext()
     from fastrnn import kernels

@@ -32,7 +32,9 @@ class Case:
         parts = [self.cell, f"T{self.steps}", f"B{self.batch}", f"H{self.hidden}"]
         if self.proj:
             parts.append(f"P{self.proj}")
-        if self.lengths is not None:
+        if self.lengths is not None and len(self.lengths) > 6:
+            parts.append(f"len{min(self.lengths)}to{max(self.lengths)}")
+        elif self.lengths is not None:
             parts.append("len" + "-".join(map(str, self.lengths)))
         if self.reverse:
             parts.append("rev")

@@ -4,12 +4,13 @@ The oracle is torch.nn in float64. A float64 run must match it within the float6
 (1e-10), a float32 run within the float32 tolerance: outputs, final states and the gradients of
 input, h0, c0 and every parameter under random upstream gradients on outputs and final states.
 The Triton backend runs the grid in the kernels' default form (persistent at these sizes) and a
-subset of it in the alternating form as well; float64 is skipped with the kernels' own refusal.
+subset of it in the cooperative and stepwise forms as well; float64 is skipped with the kernels'
+own refusal.
 """
 
 import pytest
 import torch
-from cases import ALTERNATING_CELL_SUBSET, ALTERNATING_SUBSET, cell_cases, module_cases
+from cases import FORMS_CELL_SUBSET, FORMS_SUBSET, cell_cases, module_cases
 from helpers import (
     assert_same_packing,
     forward_backward,
@@ -40,13 +41,13 @@ def _check(case, backend, form, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize(("backend", "form", "case"), with_backends(module_cases(), ALTERNATING_SUBSET))
+@pytest.mark.parametrize(("backend", "form", "case"), with_backends(module_cases(), FORMS_SUBSET))
 def test_module_matches_torch_nn(backend, form, case, dtype):
     _check(case, backend, form, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize(("backend", "form", "case"), with_backends(cell_cases(), ALTERNATING_CELL_SUBSET))
+@pytest.mark.parametrize(("backend", "form", "case"), with_backends(cell_cases(), FORMS_CELL_SUBSET))
 def test_cell_matches_torch_nn(backend, form, case, dtype):
     _check(case, backend, form, dtype)
 

@@ -2,25 +2,28 @@
 
 Each `*_recurrence` has the signature and return contract of its twin in `fastrnn.reference`
 (forward and backward through autograd; double backward raises and names the reference backend).
-Two kernel forms per cell, picked by `select_form` from the sizes, the dtype and the batch:
-`persistent` (whole time loop in one launch, weights on chip) and `alternating` (per step a product
-kernel plus a fused gate kernel). Force one with `use_form("persistent" | "alternating" | None)` or
-FASTRNN_KERNEL_FORM. See fastrnn/kernels/common.py for the forms and their limits.
+Three kernel forms per cell (forms.py), planned from the sizes, the dtype, the batch and the
+device: `persistent` (one program per batch tile runs the whole time loop, weights on chip),
+`cooperative` (the loop split over many programs with a grid barrier per step) and `stepwise`
+(one launch per step; every size). Force one with `use_form(...)` or FASTRNN_KERNEL_FORM;
+`record_forms()` reports which one ran, `choose_form(...)` which one would and why.
+
+Layout: forms.py (planning), jit.py (shared @triton.jit helpers), launch.py (problem, launching,
+autograd), lstm.py / gru.py / rnn.py (the kernels and their host launchers), aot.py (compile for a
+GPU target without a GPU).
 """
 
 import triton  # noqa: F401  (an ImportError here tells the backend policy triton is missing)
 
-from fastrnn.kernels.common import (
-    DOUBLE_BACKWARD_ERROR,
+from fastrnn.kernels.forms import (
     FORM_ENV_VAR,
     FORMS,
-    PERSISTENT_WEIGHT_BYTES,
     choose_form,
     record_forms,
-    select_form,
     use_form,
 )
 from fastrnn.kernels.gru import gru_recurrence
+from fastrnn.kernels.launch import DOUBLE_BACKWARD_ERROR, synchronize
 from fastrnn.kernels.lstm import lstm_recurrence
 from fastrnn.kernels.rnn import rnn_recurrence
 
@@ -28,14 +31,13 @@ __all__ = [
     "DOUBLE_BACKWARD_ERROR",
     "FORMS",
     "FORM_ENV_VAR",
-    "PERSISTENT_WEIGHT_BYTES",
     "choose_form",
     "gru_recurrence",
     "lstm_recurrence",
     "record_forms",
     "refusal",
     "rnn_recurrence",
-    "select_form",
+    "synchronize",
     "use_form",
 ]
 

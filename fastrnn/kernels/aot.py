@@ -1,15 +1,21 @@
-"""Compile every kernel ahead of time for a GPU target, without a GPU, and report its resources.
+"""Compile the kernels ahead of time for a GPU target, without a GPU, and report their resources.
 
 The interpreter is more permissive than the compiler (no tl.dot >= 16 rule, no type checks of
-loop-carried values, no register or shared-memory limits). This compiles each kernel with the
-constexpr combinations the launchers use, for `--arch` (default sm_90, H100/H200), through
-Triton's real pipeline down to a cubin (ptxas ships with triton), and prints registers, spills and
-shared memory per kernel. It needs triton's NVIDIA backend but no driver and no GPU.
+loop-carried values, no register or shared-memory limits). This compiles, for `--arch` (default
+sm_90, H100/H200), the configurations the planner (forms.py) picks on an H100 for representative
+sizes of every cell, pass and form, through Triton's real pipeline down to a cubin (ptxas ships
+with triton), and prints registers, spills and shared memory per kernel. It needs triton's NVIDIA
+backend but no driver and no GPU.
+
+Each configuration compiles twice: `generic` (no argument attributes) and `aligned`, the way the
+runtime specialises a launch with 16-byte-aligned pointers and sizes divisible by 16 (torch's
+allocations and the benchmark sizes). Alignment turns on vectorised and asynchronous copies, which
+can change registers and shared memory: `aligned` is what runs.
 
 Run with TRITON_INTERPRET unset (under the interpreter `@triton.jit` builds interpreted functions):
-    python -m fastrnn.kernels.aot [--arch 90] [--quick]
-Exit status 1 when a kernel fails to compile or spills more than SPILL_LIMIT bytes in a persistent
-configuration that select_form would pick.
+    python -m fastrnn.kernels.aot [--arch 90] [--quick] [--ptx DIR]
+Exit status 1 when a kernel fails to compile, needs more shared memory than an H100 block has, or
+spills more than SPILL_LIMIT bytes in a persistent or cooperative configuration.
 """
 
 import argparse
@@ -17,79 +23,136 @@ import re
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 DTYPES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
-# Spill bytes per thread tolerated in a default persistent configuration: a few hundred bytes stay
-# in L1; kilobytes mean the form is past its size limit.
+# Spill bytes per thread tolerated where weights stay resident: a few hundred bytes stay in L1;
+# kilobytes mean the form is past its size limit.
 SPILL_LIMIT = 1024
-SCALARS = ("t", "t_prev", "T", "B", "H", "H_OUT", "M", "N", "K", "stride_bk", "stride_bn")
+# The H100/H200 opt-in shared memory per block.
+SHARED_LIMIT = 227 * 1024
+SCALARS = ("T", "B", "H", "H_OUT", "S0", "STEPS", "spin_limit")
+# Scalars the runtime specialises when divisible by 16 (S0, STEPS, T, spin_limit are exempt: the
+# kernels mark them do_not_specialize).
+ALIGNED_SCALARS = ("B", "H", "H_OUT")
+# Pointer arguments that hold fp32 whatever the I/O dtype, and those that do in stepwise launches
+# (the carried state between launches).
+FP32_POINTERS = {"dhr_ptr", "dex_ptr"}
+STEPWISE_FP32_POINTERS = {"hin_ptr", "cin_ptr", "hn_ptr", "cn_ptr", "dhn_ptr", "dcn_ptr",
+                          "dh0_ptr", "dc0_ptr"}
 
 
-def _kernels():
-    """(kernel, names of the pointer arguments that are fp32 state buffers) for every kernel."""
-    from fastrnn.kernels import common, gru, lstm, rnn
+@dataclass(frozen=True)
+class Config:
+    """One kernel compile: the cell's kernel for `pass_name`, a planned shape and its constexprs."""
 
-    return {
-        "matmul": (common._matmul_kernel, {"a_ptr", "c_ptr", "old_ptr", "e_ptr"}),
-        "lstm_fwd_persistent": (lstm._lstm_fwd_persistent_kernel, set()),
-        "lstm_bwd_persistent": (lstm._lstm_bwd_persistent_kernel, {"dhr_ptr"}),
-        "lstm_fwd_step": (lstm._lstm_fwd_step_kernel, {"gh_ptr", "c_ptr", "h_ptr", "hn_ptr"}),
-        "lstm_bwd_step": (lstm._lstm_bwd_step_kernel, {"dh_ptr", "dhp_ptr", "dc_ptr"}),
-        "gru_fwd_persistent": (gru._gru_fwd_persistent_kernel, set()),
-        "gru_bwd_persistent": (gru._gru_bwd_persistent_kernel, set()),
-        "gru_fwd_step": (gru._gru_fwd_step_kernel, {"gh_ptr", "h_ptr", "hn_ptr"}),
-        "gru_bwd_step": (gru._gru_bwd_step_kernel, {"dh_ptr", "e_ptr"}),
-        "rnn_fwd_persistent": (rnn._rnn_fwd_persistent_kernel, set()),
-        "rnn_bwd_persistent": (rnn._rnn_bwd_persistent_kernel, set()),
-        "rnn_fwd_step": (rnn._rnn_fwd_step_kernel, {"gh_ptr", "h_ptr", "hn_ptr"}),
-        "rnn_bwd_step": (rnn._rnn_bwd_step_kernel, {"dh_ptr"}),
-    }
+    cell: str
+    pass_name: str  # 'fwd' or 'bwd'
+    shape: object  # forms.Shape
+    plan: object  # forms.Plan
+    phases: tuple  # (PHASE_A, PHASE_B), or () for kernels without phases
+
+    @property
+    def label(self):
+        phase = f" phase {'AB'[self.phases.index(True)]}" if sum(self.phases) == 1 else ""
+        proj = f" P={self.shape.proj}" if self.shape.proj else ""
+        return (f"{self.cell}_{self.pass_name} {self.plan.form:11s} {DTYPES[self.shape.dtype]} "
+                f"H={self.shape.hidden}{proj} B={self.shape.batch}{phase}")
 
 
-def _configs(quick, arch=90):
-    """(kernel name, dtype, constexprs, num_warps, is a default persistent choice) to compile."""
-    from fastrnn.kernels import common
+def h100_facts():
+    from fastrnn.kernels import forms
 
-    flags = [dict(HAS_LENGTHS=True, REVERSE=True), dict(HAS_LENGTHS=False, REVERSE=False)]
-    for dtype in DTYPES:
-        dot = common.dot_meta(dtype) | {"DOT_FP32": False}
-        # The largest padded hidden size select_form runs persistent, per cell and dtype.
-        for cell, gates in (("lstm", 4), ("gru", 3), ("rnn", 1)):
-            hidden = max(h for h in (16, 32, 64, 128, 256, 512)
-                         if common.select_form(gates, h, h, 0, dtype, (arch // 10, arch % 10), 16)
-                         == "persistent")
-            warps = common.persistent_warps(gates * hidden * hidden, dtype)
-            for flag in flags[:1] if quick else flags:
-                extra = {"STORE_ACTS": True} if cell != "rnn" else {"RELU": False}
-                if cell == "lstm":
-                    extra["HAS_PROJ"] = False
-                    sizes = {"BLOCK_B": 16, "BLOCK_H": hidden, "BLOCK_K": hidden}
-                else:
-                    sizes = {"BLOCK_B": 16, "BLOCK_H": hidden}
-                if cell == "gru":
-                    extra["HAS_BIAS"] = True
-                fwd = {**flag, **extra, **dot, **sizes}
-                yield f"{cell}_fwd_persistent", dtype, fwd, warps, True
-                bwd = {k: v for k, v in fwd.items() if k not in ("STORE_ACTS", "HAS_BIAS")}
-                yield f"{cell}_bwd_persistent", dtype, bwd, warps, True
-            if cell == "lstm":
-                proj = {"HAS_LENGTHS": True, "REVERSE": False, "HAS_PROJ": True, **dot,
-                        "BLOCK_B": 16, "BLOCK_H": 32, "BLOCK_K": 16}
-                warps = common.persistent_warps(5 * 32 * 16, dtype)
-                yield "lstm_fwd_persistent", dtype, {**proj, "STORE_ACTS": True}, warps, True
-                yield "lstm_bwd_persistent", dtype, proj, warps, True
-        step = {"BLOCK_B": 16, "BLOCK_H": 64, "HAS_LENGTHS": True}
-        yield "matmul", dtype, {"HAS_OLD": True, "HAS_E": True, "HAS_Y": True, "HAS_LENGTHS": True,
-                                **dot, "BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32}, 4, False
-        yield "lstm_fwd_step", dtype, {**step, "HAS_PROJ": False, "STORE_ACTS": True}, 4, False
-        yield "lstm_bwd_step", dtype, {**step, "HAS_PROJ": True}, 4, False
-        yield "gru_fwd_step", dtype, {**step, "HAS_BIAS": True, "STORE_ACTS": True}, 4, False
-        yield "gru_bwd_step", dtype, step, 4, False
-        yield "rnn_fwd_step", dtype, {**step, "RELU": True}, 4, False
-        yield "rnn_bwd_step", dtype, {**step, "RELU": False}, 4, False
+    return forms.DeviceFacts("H100 (planned)", 132, SHARED_LIMIT, False)
+
+
+def _shapes(quick):
+    """(cell, hidden, proj, batch, dtype, form) of every configuration to compile."""
+    bf16, fp16, fp32 = torch.bfloat16, torch.float16, torch.float32
+    for cell in ("lstm", "gru", "rnn"):
+        yield cell, 64, 0, 16, fp32, "persistent"
+        yield cell, 128, 0, 16, bf16, "persistent"
+        for hidden in ((256, 768) if quick else (256, 512, 768, 1024)):
+            yield cell, hidden, 0, 16, bf16, "cooperative"
+        if not quick:
+            yield cell, 512, 0, 64, fp16, "cooperative"
+            yield cell, 256, 0, 16, fp32, "stepwise"
+        yield cell, 2048, 0, 16, bf16, "stepwise"
+    yield "lstm", 96, 48, 16, bf16, "persistent"
+    yield "lstm", 512, 256, 16, bf16, "cooperative"
+    yield "lstm", 1024, 512, 16, bf16, "stepwise"
+
+
+def configs(quick=False):
+    """Every Config, planned for an H100 with the form forced."""
+    from fastrnn.kernels import forms
+
+    for cell, hidden, proj, batch, dtype, form in _shapes(quick):
+        shape = forms.Shape(cell, hidden, proj, batch, dtype)
+        with forms.use_form(form):
+            plan = forms.plan(shape, None, facts=h100_facts())
+        yield Config(cell, "fwd", shape, plan, () if cell != "lstm" else (True, True))
+        yield Config(cell, "bwd", shape, plan, (True, True))
+        if form == "stepwise":
+            # Stepwise launches each phase on its own: compile the phase-A-only variants too.
+            if cell == "lstm" and proj:
+                yield Config(cell, "fwd", shape, plan, (True, False))
+            yield Config(cell, "bwd", shape, plan, (True, False))
+
+
+def _kernel(cell, pass_name):
+    from fastrnn.kernels import gru, lstm, rnn
+
+    module = {"lstm": lstm, "gru": gru, "rnn": rnn}[cell]
+    return getattr(module, f"_{cell}_{pass_name}_kernel")
+
+
+def _constexprs(config, fn):
+    from fastrnn.kernels import forms
+
+    meta = forms.plan_meta(config.shape, config.plan)
+    values = {k: v for k, v in meta.items() if not k.startswith("num_")}
+    values.update(HAS_LENGTHS=True, REVERSE=False, HAS_PROJ=bool(config.shape.proj),
+                  STORE_ACTS=True, HAS_BIAS=True, RELU=False, DOT_FP32=False)
+    if config.phases:
+        values.update(PHASE_A=config.phases[0], PHASE_B=config.phases[1])
+    return {k: v for k, v in values.items() if k in fn.arg_names}, meta["num_warps"]
+
+
+def _signature(config, fn, constexprs):
+    io = DTYPES[config.shape.dtype]
+    stepwise = config.plan.form == "stepwise"
+    signature = {}
+    for arg in fn.arg_names:
+        if arg in constexprs:
+            signature[arg] = "constexpr"
+        elif arg == "len_ptr":
+            signature[arg] = "*i64"
+        elif arg == "sync_ptr":
+            signature[arg] = "*i32"
+        elif arg.endswith("_ptr"):
+            fp32 = arg in FP32_POINTERS or (stepwise and arg in STEPWISE_FP32_POINTERS)
+            signature[arg] = "*fp32" if fp32 else f"*{io}"
+        elif arg in SCALARS:
+            signature[arg] = "i32"
+        else:
+            raise KeyError(f"{fn.__name__}: no type for argument {arg!r}")
+    return signature
+
+
+def _aligned_attrs(config, fn, signature):
+    """The runtime's specialisation: 16-byte-aligned pointers, sizes divisible by 16."""
+    sizes = {"B": config.shape.batch, "H": config.shape.hidden, "H_OUT": config.shape.h_out}
+    attrs = {}
+    for index, arg in enumerate(fn.arg_names):
+        kind = signature[arg]
+        aligned = kind.startswith("*") or (arg in ALIGNED_SCALARS and sizes[arg] % 16 == 0)
+        if kind != "constexpr" and aligned:
+            attrs[(index,)] = [["tt.divisibility", 16]]
+    return attrs
 
 
 def _ptxas_report(ptx, arch):
@@ -110,63 +173,79 @@ def _ptxas_report(ptx, arch):
     return registers, spills
 
 
-def compile_all(arch=90, quick=False, out=sys.stdout, only=None):
-    """Compile every configuration (or only the one at index `only`); returns the failures."""
+def compile_config(config, arch=90, aligned=True):
+    """Compile one configuration; returns (compiled kernel, registers, spill bytes)."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    target = GPUTarget("cuda", arch, 32)
-    kernels = _kernels()
+    fn = _kernel(config.cell, config.pass_name)
+    constexprs, warps = _constexprs(config, fn)
+    signature = _signature(config, fn, constexprs)
+    attrs = _aligned_attrs(config, fn, signature) if aligned else None
+    source = ASTSource(fn=fn, signature=signature,
+                       constexprs={(fn.arg_names.index(k),): v for k, v in constexprs.items()},
+                       attrs=attrs)
+    compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32),
+                              options={"num_warps": warps, "num_stages": 1})
+    registers, spills = _ptxas_report(compiled.asm["ptx"], arch)
+    return compiled, registers, spills
+
+
+def check(config, registers, spills, shared):
+    """The problems of one compiled configuration (empty when it is fine)."""
+    problems = []
+    if shared > SHARED_LIMIT:
+        problems.append(f"shared {shared} B > {SHARED_LIMIT} B")
+    if config.plan.form != "stepwise" and spills > SPILL_LIMIT:
+        problems.append(f"spills {spills} B > {SPILL_LIMIT} B")
+    return problems
+
+
+def compile_all(arch=90, quick=False, out=sys.stdout, only=None, ptx_dir=None):
+    """Compile every configuration (or only the one at index `only`) generic and aligned; returns
+    the number of failures."""
     failures = 0
-    for index, (name, dtype, constexprs, warps, persistent) in enumerate(_configs(quick, arch)):
+    for index, config in enumerate(configs(quick)):
         if only is not None and index != only:
             continue
-        fn, fp32_args = kernels[name]
-        signature = {}
-        for arg in fn.arg_names:
-            if arg in constexprs:
-                signature[arg] = "constexpr"
-            elif arg == "len_ptr":
-                signature[arg] = "*i64"
-            elif arg.endswith("_ptr"):
-                signature[arg] = "*fp32" if arg in fp32_args else f"*{DTYPES[dtype]}"
-            elif arg in SCALARS:
-                signature[arg] = "i32"
-            else:
-                raise KeyError(f"{name}: no type for argument {arg!r}")
-        source = ASTSource(fn=fn, signature=signature,
-                           constexprs={(fn.arg_names.index(k),): v for k, v in constexprs.items()})
-        label = f"{name:22s} {DTYPES[dtype]} warps={warps} " + " ".join(
-            f"{k}={v}" for k, v in constexprs.items() if k.startswith("BLOCK"))
-        try:
-            compiled = triton.compile(source, target=target, options={"num_warps": warps})
-            registers, spills = _ptxas_report(compiled.asm["ptx"], arch)
-        except Exception as error:  # report every kernel, then fail once
-            failures += 1
-            print(f"FAIL {label}: {type(error).__name__}: {error}", file=out)
-            continue
-        bad = persistent and spills > SPILL_LIMIT
-        failures += bad
-        print(f"{'SPILL' if bad else 'ok   '} {label} regs={registers} spill_bytes={spills} "
-              f"shared={compiled.metadata.shared}", file=out)
+        fields = []
+        bad = []
+        for aligned in (False, True):
+            variant = "aligned" if aligned else "generic"
+            try:
+                compiled, registers, spills = compile_config(config, arch, aligned)
+            except Exception as error:  # report every kernel, then fail once
+                bad.append(f"{variant}: {type(error).__name__}: {str(error).splitlines()[0][:200]}")
+                continue
+            shared = compiled.metadata.shared
+            fields.append(f"{variant} regs={registers} spill={spills} shared={shared}")
+            bad += [f"{variant}: {p}" for p in check(config, registers, spills, shared)]
+            if ptx_dir is not None and aligned:
+                Path(ptx_dir, f"{index:02d}.ptx").write_text(compiled.asm["ptx"])
+        failures += bool(bad)
+        status = "FAIL " if bad else "ok   "
+        print(f"{status}{config.label:48s} warps={config.plan.num_warps} "
+              f"{' | '.join(fields)}{'  ' + '; '.join(bad) if bad else ''}", file=out)
     return failures
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", type=int, default=90, help="compute capability, e.g. 90, 80")
-    parser.add_argument("--quick", action="store_true", help="one flag combination per kernel")
+    parser.add_argument("--quick", action="store_true", help="fewer sizes")
     parser.add_argument("--index", type=int, help="compile only this configuration")
+    parser.add_argument("--ptx", help="write each aligned configuration's PTX into this folder")
     args = parser.parse_args(argv)
     if args.index is not None:
-        return 1 if compile_all(args.arch, args.quick, only=args.index) else 0
+        return 1 if compile_all(args.arch, args.quick, only=args.index, ptx_dir=args.ptx) else 0
     # One process per configuration: a compiler crash (an LLVM assertion aborts the process) is
     # then reported as that kernel's failure instead of ending the run.
     failures = 0
-    for index in range(len(list(_configs(args.quick, args.arch)))):
+    for index in range(len(list(configs(args.quick)))):
         command = [sys.executable, "-m", "fastrnn.kernels.aot", "--arch", str(args.arch),
                    "--index", str(index)] + (["--quick"] if args.quick else [])
+        command += ["--ptx", args.ptx] if args.ptx else []
         run = subprocess.run(command, capture_output=True, text=True)
         lines = [line for line in run.stdout.splitlines() if line.strip()]
         if run.returncode != 0 and not lines:

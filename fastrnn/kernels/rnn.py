@@ -1,21 +1,16 @@
-"""Elman RNN recurrence kernels (tanh or relu; forward and backward, both forms), held to
+"""Elman RNN recurrence kernels (tanh or relu; forward and backward, every form), held to
 fastrnn.reference.rnn.
 
-Dimensions: T time, B batch, H hidden size, G = 1, BLOCK_B batch rows per program, BLOCK_H hidden
-units per program (padded H in the persistent form).
+Dimensions: T time, B batch, H hidden size, G = 1. A program owns BLOCK_B batch rows and BLOCK_H
+hidden units (BLOCK_O = BLOCK_H: its columns of h); BLOCK_HF = BLOCK_K is the padded H, BLOCK_KC
+the K extent a streamed (stepwise) product stages. The forms (persistent: LOCAL, cooperative:
+SYNC, stepwise: STEPWISE) are described in lstm.py.
 
-Forms (chosen in common.select_form):
-    persistent   `_rnn_fwd_persistent_kernel` / `_rnn_bwd_persistent_kernel`: one program per batch
-                 tile loops over all T steps with W_hh^T on chip and h in fp32 registers. Wins while
-                 the padded H*H weight fits one SM: H <= 64 in fp32 (FMA products), H <= 256 in fp16/bf16
-                 (see common.PERSISTENT_WEIGHT_BYTES).
-    alternating  per step `common._matmul_kernel` (h_{t-1} W_hh^T) and `_rnn_fwd_step_kernel`.
-                 Works for every size; the fallback.
-Both call `_rnn_step_fwd` / `_rnn_step_bwd`, the step body.
-
-Backward: dpre = dh * act'(pre), with act' from the output itself (tanh: 1 - h^2, relu: h > 0), so
-nothing but the output is saved (store vs recompute does not arise). dh_{t-1} = dpre W_hh,
-dW_hh = sum dpre^T h_{t-1} after the loop.
+Forward step: h_t = act(gx_t + h_{t-1} W_hh^T) for the program's units, stored to out[t], which is
+also the exchange buffer.
+Backward step: A  dpre = dh * act'(pre), with act' from the output itself (tanh: 1 - h^2, relu:
+h > 0), so nothing but the output is saved -> dgx[t], also the exchange buffer;
+B  dh_{t-1} = dpre W_hh (every program's dpre). dW_hh = sum dpre^T h_{t-1} after the loop.
 """
 
 import sys
@@ -24,46 +19,47 @@ import torch
 import triton
 import triton.language as tl
 
-from fastrnn.kernels import common
-from fastrnn.kernels.common import (
+from fastrnn.kernels import forms, launch
+from fastrnn.kernels.jit import (
     _add_dout,
-    _dot,
     _keep_finished,
-    _persistent_tile,
+    _load_previous_state,
+    _load_rows,
+    _load_step,
+    _load_weight,
+    _mm,
+    _program_tile,
+    _relu,
     _row_lengths,
-    _step_tile,
+    _step_time,
+    _store_rows,
     _store_step,
+    _sync_if,
     _tanh,
-    _time_index,
+    _valid_rows,
 )
 
 CELL = "rnn"
+# Every backward step has two phases: dpre (A) and dh_{t-1} = dpre W_hh (B).
+BACKWARD_PHASES = ((True, False), (False, True))
 
 
 @triton.jit
-def _rnn_step_fwd(
-    gx_ptr,  # (T, B, H) input projections, both biases included
-    t,
-    B,
-    H,
-    b_gh,
-    i_b,
-    i_h,
-    m_bh,
-    RELU: tl.constexpr,
-):
-    """h_t of one (batch tile, hidden tile) from the fp32 product b_gh = h_{t-1} W_hh^T."""
+def _rnn_cell_fwd(gx_ptr, t, B, H, b_gh, i_b, m_b, i_h, m_h, RELU: tl.constexpr):
+    """h_t of the program's (rows, units) from the fp32 product b_gh = h_{t-1} W_hh^T (gx_ptr:
+    (T, B, H) input projections, both biases included); padded units are 0."""
+    m_bh = m_b[:, None] & m_h[None, :]
     p_gx = gx_ptr + t.to(tl.int64) * B * H + i_b[:, None] * H + i_h[None, :]
     b_pre = tl.load(p_gx, mask=m_bh, other=0.0).to(tl.float32) + b_gh
     if RELU:
-        b_h = tl.maximum(b_pre, 0.0)
+        b_h = _relu(b_pre)
     else:
         b_h = _tanh(b_pre)
-    return b_h
+    return tl.where(m_h[None, :], b_h, 0.0)
 
 
 @triton.jit
-def _rnn_step_bwd(
+def _rnn_cell_bwd(
     out_ptr,  # (T, B, H) outputs: h_t inside each sequence
     dgx_ptr,  # (T, B, H) out
     t,
@@ -71,34 +67,42 @@ def _rnn_step_bwd(
     H,
     b_dh,
     i_b,
+    m_b,
     i_h,
-    m_bh,
+    m_h,
     m_valid,
     RELU: tl.constexpr,
 ):
-    """Pre-activation gradient of one tile at step t (zero outside the sequence); stores dgx_t."""
+    """Pre-activation gradient of the program's (rows, units) at step t (zero outside the
+    sequence and in padded units); stores dgx_t and returns it in fp32."""
+    m_bh = m_b[:, None] & m_h[None, :]
     o_t = t.to(tl.int64) * B * H + i_b[:, None] * H + i_h[None, :]
     b_h = tl.load(out_ptr + o_t, mask=m_bh, other=0.0).to(tl.float32)
     if RELU:
         b_dpre = tl.where(b_h > 0.0, b_dh, 0.0)
     else:
         b_dpre = b_dh * (1.0 - b_h * b_h)
-    b_dpre = tl.where(m_valid, b_dpre, 0.0)
+    b_dpre = tl.where(m_valid & m_h[None, :], b_dpre, 0.0)
     tl.store(dgx_ptr + o_t, b_dpre.to(dgx_ptr.dtype.element_ty), mask=m_bh)
     return b_dpre
 
 
-@triton.jit(do_not_specialize=["T"])
-def _rnn_fwd_persistent_kernel(
+@triton.jit(do_not_specialize=["T", "S0", "STEPS", "spin_limit"])
+def _rnn_fwd_kernel(
     gx_ptr,  # (T, B, H)
-    h0_ptr,  # (B, H)
+    h0_ptr,  # (B, H): the state a sequence starts from
+    hin_ptr,  # (B, H) the carried h this launch starts from: h0, or (STEPWISE) fp32 state
     w_hh_ptr,  # (H, H)
     len_ptr,  # (B,) int64 (HAS_LENGTHS)
-    out_ptr,  # (T, B, H)
-    hn_ptr,  # (B, H)
+    out_ptr,  # (T, B, H); also the exchange buffer of h
+    hn_ptr,  # (B, H) the carried h at the end: h_n, or (STEPWISE) the fp32 state
+    sync_ptr,  # (batch tiles,) int32 barrier counters, zeroed per launch (SYNC)
     T,
     B,
     H,
+    S0,
+    STEPS,
+    spin_limit,
     RELU: tl.constexpr,
     HAS_LENGTHS: tl.constexpr,
     REVERSE: tl.constexpr,
@@ -106,35 +110,67 @@ def _rnn_fwd_persistent_kernel(
     DOT_FP32: tl.constexpr,
     BLOCK_B: tl.constexpr,
     BLOCK_H: tl.constexpr,
+    BLOCK_O: tl.constexpr,
+    BLOCK_HF: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    SPLIT_HF: tl.constexpr,
+    SPLIT_K: tl.constexpr,
+    NUM_HT: tl.constexpr,
+    LOCAL: tl.constexpr,
+    SYNC: tl.constexpr,
+    STEPWISE: tl.constexpr,
+    JITTER: tl.constexpr,
 ):
-    i_b, i_h, m_b, m_h, m_bh = _persistent_tile(B, H, BLOCK_B, BLOCK_H)
-    # W_hh^T (BLOCK_H in, BLOCK_H out): h (BLOCK_B, H) @ W^T keeps batch as M >= 16.
-    b_w = tl.load(w_hh_ptr + i_h[None, :] * H + i_h[:, None], mask=m_h[:, None] & m_h[None, :],
-                  other=0.0)
-    o_bh = i_b[:, None] * H + i_h[None, :]
-    b_h = tl.load(h0_ptr + o_bh, mask=m_bh, other=0.0).to(tl.float32)
+    """Forward steps S0 .. S0+STEPS-1."""
+    i_bt, i_b, m_b, i_h, m_h, _, _ = _program_tile(B, H, H, BLOCK_B, BLOCK_H, BLOCK_O, NUM_HT)
+    i_k = tl.arange(0, BLOCK_K)
+    # Resident W_hh^T slice over K = H: h (BLOCK_B rows, M >= 16) @ W^T. Stepwise streams it.
+    if not STEPWISE:
+        b_w = _load_weight(w_hh_ptr, 1, H, H, i_h, m_h, BLOCK_K, SPLIT_K)
     b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
-    for s in range(0, T):
-        t, m_valid = _time_index(s, T, b_len, m_b, REVERSE, HAS_LENGTHS)
-        b_gh = _dot(b_h, b_w, INPUT_PRECISION, DOT_FP32)
-        b_h_new = _rnn_step_fwd(gx_ptr, t, B, H, b_gh, i_b, i_h, m_bh, RELU)
-        _store_step(out_ptr, t, B, H, o_bh, m_bh, b_h_new, m_valid)
+    b_h = _load_rows(hin_ptr, H, i_b, m_b, i_h, m_h, False)
+    p_sync = sync_ptr + i_bt
+    barriers = 0
+    for s in range(S0, S0 + STEPS):
+        t, t_prev = _step_time(s, T, REVERSE, False)
+        m_valid = _valid_rows(b_len, t, m_b, HAS_LENGTHS)
+        if not STEPWISE:
+            if LOCAL:
+                b_a = b_h
+            else:
+                b_a = _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, H, i_b, m_b, b_len, i_k,
+                                           i_k < H, HAS_LENGTHS)
+            b_gh = _mm(b_a, b_w, BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
+        else:
+            b_gh = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
+            for k0 in range(0, H, BLOCK_K):
+                b_a = _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, H, i_b, m_b, b_len,
+                                           k0 + i_k, k0 + i_k < H, HAS_LENGTHS)
+                b_w = _load_weight(w_hh_ptr + k0, 1, H, H - k0, i_h, m_h, BLOCK_K, SPLIT_K)
+                b_gh += _mm(b_a, b_w, BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
+        b_h_new = _rnn_cell_fwd(gx_ptr, t, B, H, b_gh, i_b, m_b, i_h, m_h, RELU)
+        _store_step(out_ptr, t, B, H, i_b, m_b, i_h, m_h, b_h_new, m_valid)
         b_h = _keep_finished(m_valid, b_h_new, b_h, HAS_LENGTHS)
-    tl.store(hn_ptr + o_bh, b_h.to(hn_ptr.dtype.element_ty), mask=m_bh)
+        barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, JITTER)
+    _store_rows(hn_ptr, H, i_b, m_b, i_h, m_h, b_h)
 
 
-@triton.jit(do_not_specialize=["T"])
-def _rnn_bwd_persistent_kernel(
+@triton.jit(do_not_specialize=["T", "S0", "STEPS", "spin_limit"])
+def _rnn_bwd_kernel(
     out_ptr,  # (T, B, H)
     w_hh_ptr,  # (H, H)
     len_ptr,  # (B,) int64 (HAS_LENGTHS)
     dout_ptr,  # (T, B, H)
-    dhn_ptr,  # (B, H)
-    dgx_ptr,  # (T, B, H) out
-    dh0_ptr,  # (B, H) out
+    dhn_ptr,  # (B, H) the carried dh this launch starts from: dh_n, or (STEPWISE) fp32 state
+    dgx_ptr,  # (T, B, H) out; also the exchange buffer of phase B
+    dh0_ptr,  # (B, H) out: dh0, or (STEPWISE) the fp32 state
+    sync_ptr,  # (batch tiles,) int32 barrier counters, zeroed per launch (SYNC)
     T,
     B,
     H,
+    S0,
+    STEPS,
+    spin_limit,
     RELU: tl.constexpr,
     HAS_LENGTHS: tl.constexpr,
     REVERSE: tl.constexpr,
@@ -142,95 +178,82 @@ def _rnn_bwd_persistent_kernel(
     DOT_FP32: tl.constexpr,
     BLOCK_B: tl.constexpr,
     BLOCK_H: tl.constexpr,
+    BLOCK_O: tl.constexpr,
+    BLOCK_HF: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    SPLIT_HF: tl.constexpr,
+    SPLIT_K: tl.constexpr,
+    NUM_HT: tl.constexpr,
+    LOCAL: tl.constexpr,
+    SYNC: tl.constexpr,
+    STEPWISE: tl.constexpr,
+    JITTER: tl.constexpr,
+    PHASE_A: tl.constexpr,
+    PHASE_B: tl.constexpr,
 ):
-    i_b, i_h, m_b, m_h, m_bh = _persistent_tile(B, H, BLOCK_B, BLOCK_H)
-    b_w = tl.load(w_hh_ptr + i_h[:, None] * H + i_h[None, :], mask=m_h[:, None] & m_h[None, :],
-                  other=0.0)
-    o_bh = i_b[:, None] * H + i_h[None, :]
-    b_dh = tl.load(dhn_ptr + o_bh, mask=m_bh, other=0.0).to(tl.float32)
+    """Backward steps S0 .. S0+STEPS-1 in backward order (phases PHASE_A and PHASE_B of each)."""
+    i_bt, i_b, m_b, i_h, m_h, _, _ = _program_tile(B, H, H, BLOCK_B, BLOCK_H, BLOCK_O, NUM_HT)
+    i_hf = tl.arange(0, BLOCK_HF)
+    # Resident W_hh[:, own units] over K = H: dh_{t-1} = dpre @ W_hh. Stepwise streams it.
+    if PHASE_B and not STEPWISE:
+        b_w = _load_weight(w_hh_ptr, H, 1, H, i_h, m_h, BLOCK_HF, SPLIT_HF)
     b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
-    for s in range(0, T):
-        j = T - 1 - s  # index of this step in forward processing order
-        t, m_valid = _time_index(j, T, b_len, m_b, REVERSE, HAS_LENGTHS)
-        b_dht = _add_dout(b_dh, dout_ptr, t, B, H, o_bh, m_bh)
-        b_dpre = _rnn_step_bwd(out_ptr, dgx_ptr, t, B, H, b_dht, i_b, i_h, m_bh, m_valid, RELU)
-        b_dh_new = _dot(b_dpre, b_w, INPUT_PRECISION, DOT_FP32)
-        b_dh = _keep_finished(m_valid, b_dh_new, b_dh, HAS_LENGTHS)
-    tl.store(dh0_ptr + o_bh, b_dh.to(dh0_ptr.dtype.element_ty), mask=m_bh)
-
-
-@triton.jit(do_not_specialize=["t"])
-def _rnn_fwd_step_kernel(
-    gx_ptr,  # (T, B, H)
-    gh_ptr,  # (B, H) fp32: h_{t-1} W_hh^T
-    h_ptr,  # (B, H) fp32 h_{t-1}
-    hn_ptr,  # (B, H) fp32 h_t out
-    out_ptr,  # (T, B, H)
-    len_ptr,  # (B,) int64 (HAS_LENGTHS)
-    t,
-    B,
-    H,
-    RELU: tl.constexpr,
-    HAS_LENGTHS: tl.constexpr,
-    BLOCK_B: tl.constexpr,
-    BLOCK_H: tl.constexpr,
-):
-    i_b, i_h, _, m_bh, o_bh, m_valid = _step_tile(len_ptr, t, B, H, HAS_LENGTHS, BLOCK_B, BLOCK_H)
-    b_gh = tl.load(gh_ptr + o_bh, mask=m_bh, other=0.0)
-    b_h = tl.load(h_ptr + o_bh, mask=m_bh, other=0.0)
-    b_h_new = _rnn_step_fwd(gx_ptr, t, B, H, b_gh, i_b, i_h, m_bh, RELU)
-    tl.store(hn_ptr + o_bh, tl.where(m_valid, b_h_new, b_h), mask=m_bh)
-    _store_step(out_ptr, t, B, H, o_bh, m_bh, b_h_new, m_valid)
-
-
-@triton.jit(do_not_specialize=["t"])
-def _rnn_bwd_step_kernel(
-    out_ptr,  # (T, B, H)
-    dh_ptr,  # (B, H) fp32 dh carried from later steps
-    dout_ptr,  # (T, B, H)
-    dgx_ptr,  # (T, B, H) out
-    len_ptr,  # (B,) int64 (HAS_LENGTHS)
-    t,
-    B,
-    H,
-    RELU: tl.constexpr,
-    HAS_LENGTHS: tl.constexpr,
-    BLOCK_B: tl.constexpr,
-    BLOCK_H: tl.constexpr,
-):
-    i_b, i_h, _, m_bh, o_bh, m_valid = _step_tile(len_ptr, t, B, H, HAS_LENGTHS, BLOCK_B, BLOCK_H)
-    b_dh = tl.load(dh_ptr + o_bh, mask=m_bh, other=0.0)
-    b_dh = _add_dout(b_dh, dout_ptr, t, B, H, o_bh, m_bh)
-    _rnn_step_bwd(out_ptr, dgx_ptr, t, B, H, b_dh, i_b, i_h, m_bh, m_valid, RELU)
+    b_dh = _load_rows(dhn_ptr, H, i_b, m_b, i_h, m_h, False)
+    p_sync = sync_ptr + i_bt
+    barriers = 0
+    for s in range(S0, S0 + STEPS):
+        t = _step_time(s, T, REVERSE, True)[0]
+        m_valid = _valid_rows(b_len, t, m_b, HAS_LENGTHS)
+        if PHASE_A:
+            b_dht = _add_dout(b_dh, dout_ptr, t, B, H, i_b, m_b, i_h, m_h)
+            b_dpre = _rnn_cell_bwd(out_ptr, dgx_ptr, t, B, H, b_dht, i_b, m_b, i_h, m_h, m_valid,
+                                   RELU)
+            barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, JITTER)
+        if PHASE_B:
+            if not STEPWISE:
+                if LOCAL:
+                    b_a = b_dpre
+                else:
+                    b_a = _load_step(dgx_ptr, t, B, H, i_b, m_b, i_hf, i_hf < H, True)
+                b_dh_new = _mm(b_a, b_w, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION, DOT_FP32)
+            else:
+                b_dh_new = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
+                for k0 in range(0, H, BLOCK_HF):
+                    b_a = _load_step(dgx_ptr, t, B, H, i_b, m_b, k0 + i_hf, k0 + i_hf < H, True)
+                    b_w = _load_weight(w_hh_ptr + k0 * H, H, 1, H - k0, i_h, m_h, BLOCK_HF,
+                                       SPLIT_HF)
+                    b_dh_new += _mm(b_a, b_w, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
+                                    DOT_FP32)
+            b_dh_new = tl.where(m_h[None, :], b_dh_new, 0.0)
+            b_dh = _keep_finished(m_valid, b_dh_new, b_dh, HAS_LENGTHS)
+    if PHASE_B:
+        _store_rows(dh0_ptr, H, i_b, m_b, i_h, m_h, b_dh)
 
 
 def forward(pb, store):
     """Launch the forward; returns ((output, h_n), saved tensors for backward: none, the output
     itself carries the activation)."""
     del store  # the output is all the backward needs
+    plan = pb.plan
     steps, batch, hidden = pb.steps, pb.batch, pb.hidden
     gx = pb.gx
-    out = common.empty((steps, batch, hidden), gx)
+    out = launch.empty((steps, batch, hidden), gx)
     lengths = gx if pb.lengths is None else pb.lengths
-    flags = {"RELU": pb.nonlinearity == "relu", "HAS_LENGTHS": pb.lengths is not None}
-    if pb.form == "persistent":
-        h_n = common.empty((batch, hidden), gx)
-        grid, meta = common.persistent_launch(pb)
-        _rnn_fwd_persistent_kernel[grid](gx, pb.h0, pb.w_hh, lengths, out, h_n, steps, batch,
-                                         hidden, REVERSE=pb.reverse, **flags, **meta)
+    meta = {**pb.flags(), "RELU": pb.nonlinearity == "relu"}
+    grid = (plan.programs,)
+    if plan.form == "stepwise":
+        h_state = pb.h0.to(torch.float32, copy=True)
+        with launch.device_guard(gx):
+            for s in range(steps):
+                _rnn_fwd_kernel[grid](gx, pb.h0, h_state, pb.w_hh, lengths, out, h_state, gx,
+                                      steps, batch, hidden, s, 1, 0, **meta)
+        h_n = h_state.to(gx.dtype)
     else:
-        f32 = torch.float32
-        h_state = common.empty((2, batch, hidden), gx, f32)
-        h_state[0] = pb.h0
-        gh = common.empty((batch, hidden), gx, f32)
-        grid, meta = common.step_launch(pb)
-        for s in range(steps):
-            t = common.time_index(s, steps, pb.reverse)
-            cur, nxt = h_state[s % 2], h_state[(s + 1) % 2]
-            common.step_product(cur, pb.w_hh, gh, transpose_w=True)
-            _rnn_fwd_step_kernel[grid](gx, gh, cur, nxt, out, lengths, t, batch, hidden, **flags,
-                                       **meta)
-        h_n = h_state[steps % 2].to(gx.dtype)
+        h_n = launch.empty((batch, hidden), gx)
+        sync = launch.counters(pb)
+        launch.launch(_rnn_fwd_kernel, grid, (
+            gx, pb.h0, pb.h0, pb.w_hh, lengths, out, h_n, sync, steps, batch, hidden, 0, steps,
+            forms.SPIN_LIMIT), meta, pb, sync, "RNN forward")
     return (out, h_n), ()
 
 
@@ -239,30 +262,32 @@ def backward(pb, saved, outputs, grads):
     del saved
     out = outputs[0]
     dout, dh_n = grads
+    plan = pb.plan
     steps, batch, hidden = pb.steps, pb.batch, pb.hidden
     gx = pb.gx
     lengths = gx if pb.lengths is None else pb.lengths
-    flags = {"RELU": pb.nonlinearity == "relu", "HAS_LENGTHS": pb.lengths is not None}
-    dgx = common.empty(gx.shape, gx)
-    if pb.form == "persistent":
-        dh0 = common.empty((batch, hidden), gx)
-        grid, meta = common.persistent_launch(pb)
-        _rnn_bwd_persistent_kernel[grid](out, pb.w_hh, lengths, dout, dh_n, dgx, dh0, steps,
-                                         batch, hidden, REVERSE=pb.reverse, **flags, **meta)
+    meta = {**pb.flags(), "RELU": pb.nonlinearity == "relu"}
+    dgx = launch.empty(gx.shape, gx)
+    grid = (plan.programs,)
+    if plan.form == "stepwise":
+        dh_state = dh_n.to(torch.float32, copy=True)
+        with launch.device_guard(gx):
+            for s in range(steps):
+                for phase_a, phase_b in BACKWARD_PHASES:
+                    _rnn_bwd_kernel[grid](out, pb.w_hh, lengths, dout, dh_state, dgx, dh_state,
+                                          gx, steps, batch, hidden, s, 1, 0, PHASE_A=phase_a,
+                                          PHASE_B=phase_b, **meta)
+        dh0 = dh_state.to(gx.dtype)
     else:
-        dh_state = common.empty((2, batch, hidden), gx, torch.float32)
-        dh_state[0] = dh_n
-        grid, meta = common.step_launch(pb)
-        for k, s in enumerate(range(steps - 1, -1, -1)):
-            t = common.time_index(s, steps, pb.reverse)
-            cur, nxt = dh_state[k % 2], dh_state[(k + 1) % 2]
-            _rnn_bwd_step_kernel[grid](out, cur, dout, dgx, lengths, t, batch, hidden, **flags,
-                                       **meta)
-            common.step_product(dgx[t], pb.w_hh, nxt, transpose_w=False, t=t,
-                                lengths=pb.lengths, old=cur)
-        dh0 = dh_state[steps % 2].to(gx.dtype)
-    h_prev = common.previous_hidden(out, pb.h0, pb.lengths, pb.reverse)
-    return dgx, dh0, None, common.weight_grad(dgx, h_prev), None, None
+        dh0 = launch.empty((batch, hidden), gx)
+        sync = launch.counters(pb)
+        launch.launch(_rnn_bwd_kernel, grid, (
+            out, pb.w_hh, lengths, dout, dh_n, dgx, dh0, sync, steps, batch, hidden, 0, steps,
+            forms.SPIN_LIMIT), {**meta, "PHASE_A": True, "PHASE_B": True}, pb, sync,
+            "RNN backward")
+    h_prev = launch.previous_hidden(out, pb.h0, pb.lengths, pb.reverse)
+    dw_hh = launch.weight_grad(dgx, h_prev)
+    return dgx, dh0, None, dw_hh, None, None
 
 
 def rnn_recurrence(gx, h0, w_hh, nonlinearity="tanh", lengths=None, reverse=False):
@@ -278,9 +303,9 @@ def rnn_recurrence(gx, h0, w_hh, nonlinearity="tanh", lengths=None, reverse=Fals
         output (T, B, H), h_n (B, H).
 
     Example:
-        >>> out, h = fastrnn.kernels.rnn_recurrence(gx, h0, w_hh, "relu")
+        >>> out, h = fastrnn.kernels.rnn_recurrence(gx, h0, w_hh, "tanh")
     """
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
-    return common.run(sys.modules[__name__], gx, h0, None, w_hh, None, None, lengths=lengths,
+    return launch.run(sys.modules[__name__], gx, h0, None, w_hh, None, None, lengths=lengths,
                       reverse=reverse, nonlinearity=nonlinearity)

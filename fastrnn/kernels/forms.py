@@ -1,0 +1,436 @@
+"""Kernel forms: which one runs a recurrence, with which tiles, and why.
+
+Dimensions: B batch, H hidden size, P projection size (0: none), H_out = P or H, G gates.
+
+Forms, in the order `plan` tries them:
+    persistent   one program per batch tile of 16 rows runs the whole time loop with all of W_hh
+                 (and W_hr) on chip and the state in fp32 registers: no exchange, no barrier. Runs
+                 while the padded weights fit one program's shared memory (IEEE fp32 also needs
+                 padded H, H_out <= 64: FMA products spill past that).
+    cooperative  the same loop split over NUM_HT programs per batch tile, each holding the weight
+                 rows of BLOCK_H hidden units (all their gates) on chip; the state is exchanged
+                 through global memory with one grid barrier per step (two with a projection and
+                 in the LSTM-projection backward), launched as a cooperative grid so that every
+                 program is resident. Runs while the slice and the exchanged state fit a program's
+                 shared memory and the programs fit the SMs (one program each).
+    stepwise     one launch per step (two where a step has two phases) running the same step body
+                 with the kernel boundary as the barrier: every size, the fallback. Weights come
+                 from L2 each step (in K chunks when a slice would not fit on chip).
+
+Selection uses the device's facts (SM count, shared memory per block) and is corrected by the
+compiled kernel's own (forms a launch could not run are remembered per shape, see launch.py).
+Force a form with `use_form(...)` or FASTRNN_KERNEL_FORM; a forced form that cannot run a shape
+raises BackendUnavailableError with the reason. Under the Triton interpreter, which runs programs
+one after another, a spin barrier between programs cannot work: `auto` never picks `cooperative`
+there, and a forced `cooperative` runs one program per batch tile (every barrier passes at once),
+which still exercises its loop, its exchange through global memory and its barrier code.
+"""
+
+import contextlib
+import dataclasses
+import os
+import threading
+from dataclasses import dataclass
+
+import torch
+import triton
+
+from fastrnn.backends import BackendUnavailableError, triton_interpreter_enabled
+
+FORMS = ("persistent", "cooperative", "stepwise")
+FORM_ENV_VAR = "FASTRNN_KERNEL_FORM"
+# Tests only: cooperative programs arrive at each grid barrier after a pseudo-random delay.
+JITTER_ENV_VAR = "FASTRNN_BARRIER_JITTER"
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+# Batch rows per persistent program; tl.dot needs M >= 16 on GPUs, so this is also the minimum.
+PERSISTENT_BLOCK_B = 16
+# IEEE fp32 (FMA) products keep a K-long operand strip per thread: past K = 64 they spill to local
+# memory (`python -m fastrnn.kernels.aot`), so IEEE fp32 keeps padded K <= 64 in a one-program
+# (persistent) product, and K <= 256 split over the warps in 64-slabs (cooperative).
+FP32_RESIDENT_MAX_K = 64
+FP32_SPLIT_MAX_K = 256
+# Shared memory a program needs beyond its resident weights and staged operands: layout-conversion
+# scratch and the barrier's broadcast word. Checked against compiled kernels by
+# `python -m fastrnn.kernels.aot`; the compiled kernel's own figure corrects it at the first launch.
+SHARED_RESERVE = 16 * 1024
+# Tile extents the planner tries (powers of two: tl.arange; >= 16: tl.dot on GPUs).
+BLOCK_B_CHOICES = (16, 32, 64)
+BLOCK_H_CHOICES = (16, 32, 64, 128)
+# Largest padded K a stepwise program stages at once; beyond it the product runs in K chunks.
+STEPWISE_MAX_K = 512
+# Polls of a grid barrier before a program gives up (about a second on an H100): generous enough
+# for a preempted context, short enough that a broken launch returns instead of hanging the GPU.
+SPIN_LIMIT = 1 << 21
+
+_context = threading.local()
+
+
+@contextlib.contextmanager
+def use_form(form):
+    """Force the kernel form ('persistent', 'cooperative', 'stepwise', or None: automatic) in this
+    block; wins over FASTRNN_KERNEL_FORM.
+
+    Example:
+        >>> with fastrnn.kernels.use_form("stepwise"):
+        ...     out, h, c = fastrnn.kernels.lstm_recurrence(gx, h0, c0, w_hh)
+    """
+    if form is not None and form not in FORMS:
+        raise ValueError(f"Unknown kernel form {form!r}. Select from {FORMS} or None.")
+    previous = getattr(_context, "form", None)
+    _context.form = form
+    try:
+        yield
+    finally:
+        _context.form = previous
+
+
+def forced_form():
+    """The form forced by `use_form` or FASTRNN_KERNEL_FORM, else None."""
+    form = getattr(_context, "form", None)
+    if form is not None:
+        return form
+    env = os.environ.get(FORM_ENV_VAR, "").strip().lower()
+    if env in ("", "auto"):
+        return None
+    if env not in FORMS:
+        raise ValueError(f"{FORM_ENV_VAR}={env!r}: select from {FORMS} or 'auto'.")
+    return env
+
+
+@contextlib.contextmanager
+def record_forms():
+    """Collect the kernel form of every recurrence run in this block (benchmark rows record it).
+
+    Yields a list that gets one dict per kernel call: {'cell': 'lstm'|'gru'|'rnn', 'pass':
+    'forward'|'backward', 'form': one of FORMS, 'reason': why that form ran, 'plan': its tiles}.
+
+    Example:
+        >>> with fastrnn.kernels.record_forms() as forms:
+        ...     out, (h, c) = lstm(x)
+        >>> forms[0]["form"]
+        'persistent'
+    """
+    records = []
+    stack = _context.__dict__.setdefault("recorders", [])
+    stack.append(records)
+    try:
+        yield records
+    finally:
+        stack.remove(records)
+
+
+def active_recorders():
+    """The `record_forms` lists of this thread (a backward captures them with its forward: on CUDA
+    autograd runs the backward on its own thread)."""
+    return tuple(getattr(_context, "recorders", ()))
+
+
+def note_form(cell, pass_name, plan, recorders=None):
+    """Append one kernel call to every `record_forms` list active here (or to `recorders`)."""
+    for records in active_recorders() if recorders is None else recorders:
+        records.append({"cell": cell, "pass": pass_name, "form": plan.form, "reason": plan.reason,
+                        "plan": plan.describe()})
+
+
+def pad(n):
+    """Padded block extent: a power of two (tl.arange) and at least 16 (tl.dot on GPUs)."""
+    return max(16, triton.next_power_of_2(n))
+
+
+def dot_meta(dtype):
+    """tl.dot settings for an I/O dtype: INPUT_PRECISION and DOT_FP32.
+
+    fp32 uses IEEE precision unless TF32 was enabled explicitly (torch's own switch); fp16/bf16
+    operands go to the tensor cores with fp32 accumulation (precision None: the default).
+    DOT_FP32 upcasts the operands to fp32 instead: only under the interpreter with bf16, whose
+    bf16 tl.dot returns garbage (triton 3.6 and 3.9). A bf16 x bf16 product is exact in fp32, so
+    the upcast computes the same sums as the GPU's bf16 tensor-core dot, up to summation order.
+    """
+    upcast = dtype == torch.bfloat16 and triton_interpreter_enabled()
+    if dtype == torch.float32 or upcast:
+        precision = "tf32" if torch.backends.cuda.matmul.allow_tf32 and not upcast else "ieee"
+    else:
+        precision = None
+    return {"INPUT_PRECISION": precision, "DOT_FP32": upcast}
+
+
+def _ieee_fp32(dtype):
+    return dtype == torch.float32 and dot_meta(dtype)["INPUT_PRECISION"] == "ieee"
+
+
+@dataclass(frozen=True)
+class DeviceFacts:
+    """What form selection needs to know about a device."""
+
+    name: str
+    sm_count: int
+    shared_memory: int  # bytes per block, opt-in maximum
+    interpreter: bool
+
+
+_facts_cache = {}
+
+
+def device_facts(device):
+    """DeviceFacts of a CUDA device (cached), or of the interpreter: an H100's SM count and shared
+    memory, so CPU tests plan the tiles an H100 would."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return DeviceFacts("triton interpreter", 132, 227 * 1024, True)
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if index not in _facts_cache:
+        props = torch.cuda.get_device_properties(index)
+        shared = getattr(props, "shared_memory_per_block_optin", None)
+        if not shared:
+            shared = triton.runtime.driver.active.utils.get_device_properties(index)["max_shared_mem"]
+        _facts_cache[index] = DeviceFacts(props.name, props.multi_processor_count, int(shared),
+                                          False)
+    return _facts_cache[index]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The sizes a plan depends on."""
+
+    cell: str
+    hidden: int
+    proj: int
+    batch: int
+    dtype: torch.dtype
+
+    @property
+    def gates(self):
+        return GATES[self.cell]
+
+    @property
+    def h_out(self):
+        return self.proj or self.hidden
+
+    @property
+    def itemsize(self):
+        return torch.empty((), dtype=self.dtype).element_size()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one recurrence runs: the form, the program tiles and the warps.
+
+    block_b: batch rows per program.  block_h: hidden units per program (all their gates).
+    block_o: H_out columns per program in the phases that produce H_out-wide results (the LSTM
+    projection, every backward's dh_{t-1}); = block_h without a projection.  hidden_tiles:
+    programs per batch tile (NUM_HT).  k_chunk: K extent a stepwise product stages at once (the
+    padded K when the whole slice fits).  reason: why this form runs.
+    """
+
+    form: str
+    block_b: int
+    block_h: int
+    block_o: int
+    hidden_tiles: int
+    batch_tiles: int
+    num_warps: int
+    k_chunk: int
+    reason: str
+
+    @property
+    def programs(self):
+        return self.hidden_tiles * self.batch_tiles
+
+    @property
+    def local(self):
+        """The state stays in registers (one program holds all of it): no exchange."""
+        return self.form == "persistent"
+
+    def describe(self):
+        return (f"{self.form}: {self.programs} programs ({self.batch_tiles} batch tiles x "
+                f"{self.hidden_tiles} hidden tiles), BLOCK_B={self.block_b} "
+                f"BLOCK_H={self.block_h} BLOCK_O={self.block_o} warps={self.num_warps}")
+
+
+def _warps(weight_bytes, dtype):
+    """Warps of a program holding `weight_bytes` of weights on chip: 4 up to 32 KiB, else 8 (the
+    cooperative prototype compiled without spills so at H = 256..1024, kernel-notes); IEEE fp32
+    products run on FMA units with K-long strips per thread and need 8."""
+    return 4 if weight_bytes <= 32 * 1024 and not _ieee_fp32(dtype) else 8
+
+
+def _slice_bytes(shape, block_b, block_h, block_o):
+    """Shared memory one program of the cooperative form needs: its weight slice plus the staged
+    A operand of its largest product, for the worse of the forward and the backward."""
+    h_pad, k_pad, size = pad(shape.hidden), pad(shape.h_out), shape.itemsize
+    gates = shape.gates
+    forward = gates * block_h * k_pad + block_b * k_pad
+    backward = gates * h_pad * block_o + block_b * h_pad
+    if shape.proj:
+        forward += h_pad * block_o + block_b * h_pad
+        backward += k_pad * block_h + block_b * k_pad
+    return max(forward, backward) * size
+
+
+def _persistent(shape, facts):
+    h_pad, k_pad = pad(shape.hidden), pad(shape.h_out)
+    weights = (shape.gates * h_pad * k_pad + (h_pad * k_pad if shape.proj else 0)) * shape.itemsize
+    staged = PERSISTENT_BLOCK_B * max(h_pad, k_pad) * shape.itemsize
+    batch_tiles = triton.cdiv(shape.batch, PERSISTENT_BLOCK_B)
+    budget = facts.shared_memory - SHARED_RESERVE
+    if weights + staged > budget:
+        return None, (f"the padded weights ({weights // 1024} KiB) do not fit one program's "
+                      f"shared memory ({budget // 1024} KiB usable on {facts.name})")
+    if _ieee_fp32(shape.dtype) and max(h_pad, k_pad) > FP32_RESIDENT_MAX_K:
+        return None, (f"IEEE fp32 products spill past padded K = {FP32_RESIDENT_MAX_K} "
+                      f"(enable TF32 or use fp16/bf16 for larger resident weights)")
+    if batch_tiles > facts.sm_count:
+        return None, f"{batch_tiles} batch tiles exceed one wave of {facts.sm_count} SMs"
+    plan = Plan("persistent", PERSISTENT_BLOCK_B, h_pad, k_pad, 1, batch_tiles,
+                _warps(weights, shape.dtype), max(h_pad, k_pad),
+                f"the padded weights ({weights // 1024} KiB) fit one program on {facts.name}")
+    return plan, None
+
+
+def _cooperative_tiles(shape, facts):
+    """(Plan, None) of the best cooperative tiling on `facts`, or (None, why there is none)."""
+    if _ieee_fp32(shape.dtype) and pad(shape.h_out) > FP32_SPLIT_MAX_K:
+        return None, (f"IEEE fp32 products spill past padded K = {FP32_SPLIT_MAX_K} even split "
+                      f"over the warps (enable TF32 or use fp16/bf16)")
+    budget = facts.shared_memory - SHARED_RESERVE
+    best = None
+    for block_b in BLOCK_B_CHOICES:
+        if block_b > max(16, pad(shape.batch)):
+            break
+        for block_h in BLOCK_H_CHOICES:
+            if block_h > pad(shape.hidden):
+                break
+            hidden_tiles = triton.cdiv(shape.hidden, block_h)
+            block_o = max(16, pad(triton.cdiv(shape.proj, hidden_tiles))) if shape.proj else block_h
+            batch_tiles = triton.cdiv(shape.batch, block_b)
+            need = _slice_bytes(shape, block_b, block_h, block_o)
+            if hidden_tiles * batch_tiles > facts.sm_count or need > budget:
+                continue
+            # Per step a program reads its weight slice from shared memory and the exchanged state
+            # from L2: the smallest such volume has the shortest step.
+            if best is None or need < best[0]:
+                best = (need, block_b, block_h, block_o, hidden_tiles, batch_tiles)
+    if best is None:
+        return None, (f"no tiling puts one weight slice per program in {budget // 1024} KiB of "
+                      f"shared memory with at most {facts.sm_count} programs (B={shape.batch})")
+    need, block_b, block_h, block_o, hidden_tiles, batch_tiles = best
+    plan = Plan("cooperative", block_b, block_h, block_o, hidden_tiles, batch_tiles,
+                _warps(need, shape.dtype), max(pad(shape.hidden), pad(shape.h_out)),
+                f"{hidden_tiles * batch_tiles} programs with {need // 1024} KiB each fit the "
+                f"{facts.sm_count} SMs of {facts.name}")
+    return plan, None
+
+
+def _cooperative(shape, facts, forced):
+    if facts.interpreter:
+        if not forced:
+            return None, "the interpreter runs programs one after another: no grid barrier"
+        # One program per batch tile: every barrier passes at once (see the module docstring).
+        h_pad, k_pad = pad(shape.hidden), pad(shape.h_out)
+        return Plan("cooperative", PERSISTENT_BLOCK_B, h_pad, k_pad, 1,
+                    triton.cdiv(shape.batch, PERSISTENT_BLOCK_B), 4, max(h_pad, k_pad),
+                    "forced; one program per batch tile under the interpreter"), None
+    return _cooperative_tiles(shape, facts)
+
+
+def _stepwise(shape, facts, reason):
+    """Cooperative's tiles where they fit a program (then a stepwise run computes bit for bit what
+    a cooperative one does), else 16 hidden units per program and weights in K chunks. Under the
+    interpreter always the latter: it is how the CPU tests run several tiles."""
+    if not facts.interpreter:
+        for limit in (facts.sm_count, 1 << 30):
+            tiles, _ = _cooperative_tiles(shape, dataclasses.replace(facts, sm_count=limit))
+            if tiles is not None:
+                return dataclasses.replace(tiles, form="stepwise", reason=reason)
+    block_b = min(64, max(16, pad(shape.batch)))
+    hidden_tiles = triton.cdiv(shape.hidden, 16)
+    block_o = max(16, pad(triton.cdiv(shape.proj, hidden_tiles))) if shape.proj else 16
+    chunk = FP32_SPLIT_MAX_K if _ieee_fp32(shape.dtype) else STEPWISE_MAX_K
+    k_chunk = min(chunk, max(pad(shape.hidden), pad(shape.h_out)))
+    return Plan("stepwise", block_b, 16, block_o, hidden_tiles, triton.cdiv(shape.batch, block_b),
+                4, k_chunk, reason)
+
+
+_failed = {}
+
+
+def remember_failure(key, form, error):
+    """Record that `form` could not run the shape `key` on its device (compile or launch)."""
+    _failed[(key, form)] = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+
+
+def plan(shape, device, skip=(), facts=None):
+    """The Plan for `shape` on `device`: the forced form, else the first of FORMS that fits and has
+    not failed for this shape (forms in `skip` excluded). `facts` overrides the device's own
+    (ahead-of-time compiles plan for a GPU that is not there).
+
+    Raises BackendUnavailableError when a forced form cannot run the shape.
+    """
+    facts = facts or device_facts(device)
+    forced = forced_form()
+    key = (str(device), shape)
+    candidates = (forced,) if forced else FORMS
+    reasons = []
+    for form in candidates:
+        if form in skip or (key, form) in _failed:
+            reasons.append(f"not {form}: it failed here ({_failed.get((key, form), 'skipped')})")
+            continue
+        if form == "persistent":
+            result, why = _persistent(shape, facts)
+        elif form == "cooperative":
+            result, why = _cooperative(shape, facts, forced is not None)
+        else:
+            result, why = _stepwise(shape, facts, "; ".join(reasons) or "it runs every size"), None
+        if result is not None:
+            return dataclasses.replace(result, reason="forced: " + result.reason) if forced else result
+        reasons.append(f"not {form}: {why}")
+    raise BackendUnavailableError(f"kernel form {forced!r} cannot run {shape.cell} H={shape.hidden} "
+                                  f"P={shape.proj} B={shape.batch} {shape.dtype}: "
+                                  f"{'; '.join(reasons)}")
+
+
+def split_k(k_block, n_block):
+    """Slabs of a split-K product (jit._mm) over K = k_block with n_block output columns: 1 when
+    the warps can share out the columns (>= 64) or K is short, else slabs of 64 or more, at most 4
+    (at K = 1024 and N = 16 that takes the LSTM forward from 255 registers and a spill to 128)."""
+    if n_block >= 64 or k_block <= 64:
+        return 1
+    return min(4, k_block // 64)
+
+
+def plan_meta(shape, plan):
+    """The constexprs (and launch options) a plan gives every kernel of a cell.
+
+    BLOCK_HF / BLOCK_K: the K extents of products over H and over H_out that a program stages at
+    once: the whole padded size, except in stepwise K chunks of at most plan.k_chunk.
+    """
+    h_pad = min(pad(shape.hidden), plan.k_chunk)
+    k_pad = min(pad(shape.h_out), plan.k_chunk)
+    return {
+        **dot_meta(shape.dtype), "BLOCK_B": plan.block_b, "BLOCK_H": plan.block_h,
+        "BLOCK_O": plan.block_o, "BLOCK_HF": h_pad, "BLOCK_K": k_pad,
+        "SPLIT_HF": split_k(h_pad, plan.block_o), "SPLIT_K": split_k(k_pad, plan.block_h),
+        "NUM_HT": plan.hidden_tiles,
+        "LOCAL": plan.local, "SYNC": plan.form == "cooperative",
+        "STEPWISE": plan.form == "stepwise", "num_warps": plan.num_warps,
+        "JITTER": plan.form == "cooperative" and os.environ.get(JITTER_ENV_VAR, "0") not in ("", "0"),
+        # One stage: software pipelining of the in-loop loads would stage them in shared memory,
+        # which the resident weights need (the LSTM backward at H = 128 bf16 grows from 148 to
+        # 212 KiB with the runtime's aligned loads and num_stages = 3).
+        "num_stages": 1,
+    }
+
+
+def choose_form(cell, hidden, proj, dtype, device, batch):
+    """(form, reason): the kernel form a recurrence of these sizes runs on `device`, and why.
+
+    Args:
+        cell: 'lstm', 'gru' or 'rnn'.  hidden: H.  proj: P (LSTM projection, 0 if none).
+        dtype: I/O dtype.  device: a CUDA device (or CPU under the interpreter).  batch: B.
+
+    Example:
+        >>> fastrnn.kernels.choose_form("lstm", 768, 0, torch.bfloat16, "cuda", 16)
+        ('cooperative', '48 programs with 160 KiB each fit the 132 SMs of NVIDIA H100 80GB HBM3')
+    """
+    chosen = plan(Shape(cell, hidden, proj, batch, dtype), device)
+    return chosen.form, chosen.reason

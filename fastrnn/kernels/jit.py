@@ -1,0 +1,260 @@
+"""`@triton.jit` helpers every cell's kernels share: activations, the product, a program's tile,
+variable-length masks, the state exchange through global memory and the grid barrier.
+
+Dimensions: T time, B batch, H hidden (cell) size, H_out = P if P > 0 else H, N a generic column
+count. A program owns BLOCK_B batch rows (batch tile `i_bt`) and, of them, BLOCK_H hidden units
+with all their gates (hidden tile `i_ht`, NUM_HT tiles per batch tile) plus BLOCK_O columns of
+H_out (the columns it produces when a product over the whole hidden state follows the cell update:
+the LSTM projection and every backward's dh_{t-1}).
+"""
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _dot(b_a, b_w, INPUT_PRECISION: tl.constexpr, DOT_FP32: tl.constexpr):
+    """b_a @ b_w in fp32 accumulation with b_a cast to the weight's dtype (see forms.dot_meta)."""
+    if DOT_FP32:
+        b_out = tl.dot(b_a.to(tl.float32), b_w.to(tl.float32), input_precision=INPUT_PRECISION)
+    else:
+        b_out = tl.dot(b_a.to(b_w.dtype), b_w, input_precision=INPUT_PRECISION)
+    return b_out
+
+
+@triton.jit
+def _sigmoid(x):
+    # exp(-x) overflows to inf for x << 0, giving 1 / inf = 0: stable at both ends.
+    return 1.0 / (1.0 + tl.exp(-x))
+
+
+@triton.jit
+def _tanh(x):
+    # 2*sigmoid(2x) - 1 stays finite everywhere; (1 - e^-2x) / (1 + e^-2x) is inf/inf for x <= -45.
+    return 2.0 * _sigmoid(2.0 * x) - 1.0
+
+
+@triton.jit
+def _relu(x):
+    # tl.maximum(NaN, 0) is 0 on GPUs (fmax); torch.relu propagates NaN, and so do we.
+    return tl.where(x != x, x, tl.maximum(x, 0.0))
+
+
+@triton.jit
+def _program_tile(B, H, H_OUT, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr,
+                  BLOCK_O: tl.constexpr, NUM_HT: tl.constexpr):
+    """This program's batch tile and slices: returns (i_bt, i_b, m_b, i_h, m_h, i_o, m_o)."""
+    pid = tl.program_id(0)
+    i_bt = pid // NUM_HT
+    i_ht = pid % NUM_HT
+    i_b = i_bt * BLOCK_B + tl.arange(0, BLOCK_B)
+    i_h = i_ht * BLOCK_H + tl.arange(0, BLOCK_H)
+    i_o = i_ht * BLOCK_O + tl.arange(0, BLOCK_O)
+    return i_bt, i_b, i_b < B, i_h, i_h < H, i_o, i_o < H_OUT
+
+
+@triton.jit
+def _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS: tl.constexpr):
+    """(BLOCK_B,) sequence lengths of a tile's rows (len_ptr: (B,) int64), loaded once per program;
+    a placeholder without lengths (then _row_valid ignores it)."""
+    if HAS_LENGTHS:
+        b_len = tl.load(len_ptr + i_b, mask=m_b, other=0)
+    else:
+        b_len = i_b
+    return b_len
+
+
+@triton.jit
+def _row_valid(b_len, t, m_b, HAS_LENGTHS: tl.constexpr):
+    """(BLOCK_B,) mask of the rows whose sequence is inside step t."""
+    if HAS_LENGTHS:
+        m_valid = m_b & (t < b_len)
+    else:
+        m_valid = m_b
+    return m_valid
+
+
+@triton.jit
+def _keep_finished(m_valid, b_new, b_old, HAS_LENGTHS: tl.constexpr):
+    """b_new in rows still inside their sequence at this step, b_old in finished rows.
+
+    Without lengths every row is valid (a tile's padding rows are never stored), so no select is
+    emitted; that also sidesteps an LLVM SLP-vectorizer assertion triton 3.9 hits on the fp32
+    (FMA) backward when the select is over the plain batch mask.
+    """
+    if HAS_LENGTHS:
+        b_out = tl.where(m_valid, b_new, b_old)
+    else:
+        b_out = b_new
+    return b_out
+
+
+@triton.jit
+def _step_time(s, T, REVERSE: tl.constexpr, BACKWARD: tl.constexpr):
+    """(t, t_prev) of the s-th step a pass runs: the forward processes j = s, the backward
+    j = T-1-s; j runs at t = j (or T-1-j in reverse); t_prev is the time the state entering step t
+    came from (-1 or T before the first step)."""
+    if BACKWARD:
+        j = T - 1 - s
+    else:
+        j = s
+    if REVERSE:
+        t = T - 1 - j
+        t_prev = t + 1
+    else:
+        t = j
+        t_prev = t - 1
+    return t, t_prev
+
+
+@triton.jit
+def _store_step(out_ptr, t, B, N, i_b, m_b, i_n, m_n, b_x, m_valid):
+    """Store columns i_n of step t of a per-step result (out_ptr: (T, B, N), e.g. the output): b_x
+    in valid rows, 0 past a sequence's end (m_valid (BLOCK_B, 1))."""
+    p_out = out_ptr + t.to(tl.int64) * B * N + i_b[:, None] * N + i_n[None, :]
+    tl.store(p_out, tl.where(m_valid, b_x, 0.0).to(out_ptr.dtype.element_ty),
+             mask=m_b[:, None] & m_n[None, :])
+
+
+@triton.jit
+def _load_step(x_ptr, t, B, N, i_b, m_b, i_n, m_n, SHARED: tl.constexpr):
+    """(BLOCK_B, BLOCK_N) fp32 columns i_n of step t of x_ptr (T, B, N). SHARED: the values were
+    written by other programs of this launch, so read them from L2 (`.cg`), never from a stale L1
+    line."""
+    p_x = x_ptr + t.to(tl.int64) * B * N + i_b[:, None] * N + i_n[None, :]
+    m_x = m_b[:, None] & m_n[None, :]
+    if SHARED:
+        b_x = tl.load(p_x, mask=m_x, other=0.0, cache_modifier=".cg")
+    else:
+        b_x = tl.load(p_x, mask=m_x, other=0.0)
+    return b_x.to(tl.float32)
+
+
+@triton.jit
+def _load_rows(x_ptr, N, i_b, m_b, i_n, m_n, SHARED: tl.constexpr):
+    """(BLOCK_B, BLOCK_N) fp32 columns i_n of a (B, N) tensor; SHARED as in _load_step."""
+    p_x = x_ptr + i_b[:, None] * N + i_n[None, :]
+    m_x = m_b[:, None] & m_n[None, :]
+    if SHARED:
+        b_x = tl.load(p_x, mask=m_x, other=0.0, cache_modifier=".cg")
+    else:
+        b_x = tl.load(p_x, mask=m_x, other=0.0)
+    return b_x.to(tl.float32)
+
+
+@triton.jit
+def _store_rows(x_ptr, N, i_b, m_b, i_n, m_n, b_x):
+    """Store b_x (BLOCK_B, BLOCK_N) into columns i_n of a (B, N) tensor in its dtype."""
+    tl.store(x_ptr + i_b[:, None] * N + i_n[None, :], b_x.to(x_ptr.dtype.element_ty),
+             mask=m_b[:, None] & m_n[None, :])
+
+
+@triton.jit
+def _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, N, i_b, m_b, b_len, i_n, m_n,
+                         HAS_LENGTHS: tl.constexpr):
+    """(BLOCK_B, BLOCK_N) the state h_{t-1} each row enters a step with, columns i_n, from global
+    memory: the output of the previous processed step t_prev (out_ptr: (T, B, N), written by every
+    program of the launch, so read through L2) where that step was inside the row's sequence, else
+    h0 (h0_ptr: (B, N)): before the first step, and in reverse before a sequence's own last step.
+    Rows that are not inside the current step get a value that is never used.
+    """
+    # Broadcast t_prev to a row block before comparing: the interpreter mishandles masks built
+    # from a scalar predicate.
+    t_prev_b = i_b * 0 + t_prev
+    m_prev = m_b & (t_prev_b >= 0) & (t_prev_b < T)
+    if HAS_LENGTHS:
+        m_prev = m_prev & (t_prev_b < b_len)
+    # Clamped so that even the masked-off address stays inside the tensor.
+    t_load = tl.minimum(tl.maximum(t_prev, 0), T - 1)
+    b_prev = _load_step(out_ptr, t_load, B, N, i_b, m_prev, i_n, m_n, True)
+    b_h0 = _load_rows(h0_ptr, N, i_b, m_b & (m_prev == 0), i_n, m_n, False)
+    return tl.where(m_prev[:, None], b_prev, b_h0)
+
+
+@triton.jit
+def _grid_sync(sync_ptr, target, spin_limit):
+    """Barrier of the NUM_HT programs of one batch tile, the `target // NUM_HT`-th of the launch.
+
+    sync_ptr: this batch tile's int32 counter, zeroed before the launch and only ever increased,
+    so no reset can race with a late reader. Every program adds 1 with release semantics after
+    its stores (the CTA barrier first makes every thread's stores part of that release), then
+    polls with acquire semantics until all NUM_HT arrived (target = barriers so far * NUM_HT).
+    The poll is bounded: after `spin_limit` polls the program sets the counter's bit 30, which
+    releases every waiter of this tile now and at every later barrier (they all compare below
+    2^30), and the host turns the bit into an error. A GPU never hangs on a program that is not
+    resident; the cooperative launch makes that a bug, not a scheduling accident.
+    """
+    tl.debug_barrier()
+    tl.atomic_add(sync_ptr, 1, sem="release", scope="gpu")
+    seen = tl.atomic_add(sync_ptr, 0, sem="acquire", scope="gpu")
+    spins = 0
+    while (seen < target) & (spins < spin_limit):
+        seen = tl.atomic_add(sync_ptr, 0, sem="acquire", scope="gpu")
+        spins += 1
+    if seen < target:
+        tl.atomic_or(sync_ptr, 1 << 30, sem="relaxed", scope="gpu")
+    tl.debug_barrier()
+
+
+@triton.jit
+def _sync_if(SYNC: tl.constexpr, sync_ptr, barriers, NUM_HT: tl.constexpr, spin_limit,
+             JITTER: tl.constexpr):
+    """The `barriers`-th grid barrier of this launch when SYNC (cooperative form), else nothing;
+    returns the count of barriers passed. JITTER (tests only, FASTRNN_BARRIER_JITTER=1) makes
+    each program arrive late by a pseudo-random number of polls, so that a GPU test can show the
+    barrier holds when programs do not run in lockstep."""
+    if SYNC:
+        if JITTER:
+            delay = (tl.program_id(0) * 7919 + barriers * 104729) % 97
+            for _ in range(delay):
+                tl.atomic_add(sync_ptr, 0, sem="relaxed", scope="gpu")
+        _grid_sync(sync_ptr, (barriers + 1) * NUM_HT, spin_limit)
+    return barriers + 1
+
+
+@triton.jit
+def _add_dout(b_dh, dout_ptr, t, B, N, i_b, m_b, i_n, m_n):
+    """dh of step t: the fp32 carry b_dh from later steps plus the output's gradient dout_t
+    (dout_ptr: (T, B, N))."""
+    return b_dh + _load_step(dout_ptr, t, B, N, i_b, m_b, i_n, m_n, False)
+
+
+@triton.jit
+def _load_weight(w_ptr, stride_k, stride_n, K, i_n, m_n, BLOCK_K: tl.constexpr,
+                 SPLIT: tl.constexpr):
+    """A weight block for a product over K: element (k, n) is w_ptr[k*stride_k + n*stride_n] for
+    k < K and columns i_n, 0 elsewhere (which keeps padded units at exactly 0), shaped
+    (SPLIT, BLOCK_K // SPLIT, BLOCK_N): K split into SPLIT slabs for _mm."""
+    i_s = tl.arange(0, SPLIT)
+    i_kk = tl.arange(0, BLOCK_K // SPLIT)
+    i_k = i_s[:, None, None] * (BLOCK_K // SPLIT) + i_kk[None, :, None]
+    p_w = w_ptr + i_k * stride_k + i_n[None, None, :] * stride_n
+    return tl.load(p_w, mask=(i_k < K) & m_n[None, None, :], other=0.0)
+
+
+@triton.jit
+def _mm(b_a, b_w, BLOCK_B: tl.constexpr, BLOCK_K: tl.constexpr, SPLIT: tl.constexpr,
+        INPUT_PRECISION: tl.constexpr, DOT_FP32: tl.constexpr):
+    """b_a (BLOCK_B, BLOCK_K) @ w, w from _load_weight (SPLIT, BLOCK_K // SPLIT, N): (BLOCK_B, N)
+    in fp32.
+
+    Split-K: with a small batch tile and few columns (M = N = 16) the warps of a program cannot
+    share the output tile, so a plain product gives every warp the whole K-long operand strip and
+    spills at K = 1024 (255 registers). As SPLIT batched products over K slabs summed afterwards,
+    the slabs spread over the warps: 128 registers and no spill at K = 1024 with 8 warps
+    (python -m fastrnn.kernels.aot).
+    """
+    if SPLIT == 1:
+        b_out = _dot(b_a, tl.reshape(b_w, (b_w.shape[1], b_w.shape[2])), INPUT_PRECISION,
+                     DOT_FP32)
+    else:
+        b_a3 = tl.permute(tl.reshape(b_a, (BLOCK_B, SPLIT, BLOCK_K // SPLIT)), (1, 0, 2))
+        b_out = tl.sum(_dot(b_a3, b_w, INPUT_PRECISION, DOT_FP32), axis=0)
+    return b_out
+
+
+@triton.jit
+def _valid_rows(b_len, t, m_b, HAS_LENGTHS: tl.constexpr):
+    """(BLOCK_B, 1) mask of the rows inside their sequence at step t."""
+    return _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
+

@@ -1,0 +1,357 @@
+"""Host side shared by every cell: the validated problem, fresh buffers, launching a kernel on the
+right device in the planned form (with fallback to the next form), the grid-barrier watch, and the
+one autograd.Function every cell runs through.
+
+Dimensions: T time, B batch, H hidden (cell) size, P projection size, H_out = P if P > 0 else H,
+G gates (LSTM 4, GRU 3, RNN 1).
+
+Store vs recompute (backward): the forward stores the gate activations (and LSTM's cell state) in
+the I/O dtype when a gradient is needed. Recomputing them would repeat the h_{t-1} W_hh^T product of
+every step on the sequential critical path of the backward, doubling its latency-bound cost, for a
+memory saving that cuDNN's own reserve space does not make either.
+"""
+
+import collections
+import contextlib
+import dataclasses
+import os
+from dataclasses import dataclass
+
+import torch
+import triton
+
+from fastrnn.backends import triton_interpreter_enabled
+from fastrnn.kernels import forms
+
+DOUBLE_BACKWARD_ERROR = (
+    "double backward is not supported by the triton backend; use backend='reference'"
+)
+TENSOR_FIELDS = ("gx", "h0", "c0", "w_hh", "w_hr", "b_hh", "lengths")
+
+
+def _debug_poison():
+    """Fill fresh outputs with NaN so an element a kernel forgot to write fails the comparison."""
+    return os.environ.get("FASTRNN_POISON", "0") not in ("", "0")
+
+
+def empty(shape, like, dtype=None):
+    """torch.empty on like's device, NaN-poisoned under FASTRNN_POISON=1 (the tests set it)."""
+    out = torch.empty(shape, device=like.device, dtype=dtype or like.dtype)
+    if _debug_poison() and out.is_floating_point():
+        out.fill_(float("nan"))
+    return out
+
+
+@dataclass
+class Problem:
+    """One recurrence call: tensors made contiguous, the sizes the launchers need and the plan."""
+
+    cell: str  # 'lstm', 'gru', 'rnn'
+    gx: torch.Tensor  # (T, B, G*H)
+    h0: torch.Tensor  # (B, H_out)
+    c0: torch.Tensor | None  # (B, H), LSTM
+    w_hh: torch.Tensor  # (G*H, H_out)
+    w_hr: torch.Tensor | None  # (P, H), LSTM with projection
+    b_hh: torch.Tensor | None  # (3H,), GRU
+    lengths: torch.Tensor | None  # (B,) int64
+    reverse: bool
+    nonlinearity: str  # RNN: 'tanh' or 'relu'
+    plan: forms.Plan | None = None
+
+    @property
+    def steps(self):
+        return self.gx.shape[0]
+
+    @property
+    def batch(self):
+        return self.gx.shape[1]
+
+    @property
+    def h_out(self):
+        return self.w_hh.shape[1]
+
+    @property
+    def gates(self):
+        return forms.GATES[self.cell]
+
+    @property
+    def hidden(self):
+        return self.w_hh.shape[0] // self.gates
+
+    @property
+    def proj(self):
+        return 0 if self.w_hr is None else self.w_hr.shape[0]
+
+    @property
+    def shape(self):
+        return forms.Shape(self.cell, self.hidden, self.proj, self.batch, self.gx.dtype)
+
+    def flags(self):
+        """The constexprs every kernel of a cell takes from the problem and its plan."""
+        return {"HAS_LENGTHS": self.lengths is not None, "REVERSE": self.reverse,
+                **forms.plan_meta(self.shape, self.plan)}
+
+
+def _check(cell, gx, h0, c0, w_hh, w_hr, b_hh, lengths):
+    """Validate shapes, dtypes and devices the way a launcher must before touching raw pointers."""
+    gates = forms.GATES[cell]
+    if gx.dim() != 3:
+        raise ValueError(f"gx must be (T, B, {gates}*H), got shape {tuple(gx.shape)}")
+    steps, batch, width = gx.shape
+    if w_hh.dim() != 2 or w_hh.shape[0] != width or width % gates:
+        raise ValueError(f"w_hh must be ({width}, H_out) for gx of width {width}, "
+                         f"got {tuple(w_hh.shape)}")
+    hidden, h_out = width // gates, w_hh.shape[1]
+    if w_hr is not None and tuple(w_hr.shape) != (h_out, hidden):
+        raise ValueError(f"w_hr must be ({h_out}, {hidden}), got {tuple(w_hr.shape)}")
+    if w_hr is None and h_out != hidden:
+        raise ValueError(f"w_hh must be ({width}, {hidden}) without a projection, "
+                         f"got {tuple(w_hh.shape)}")
+    if tuple(h0.shape) != (batch, h_out):
+        raise ValueError(f"h0 must be ({batch}, {h_out}), got {tuple(h0.shape)}")
+    if c0 is not None and tuple(c0.shape) != (batch, hidden):
+        raise ValueError(f"c0 must be ({batch}, {hidden}), got {tuple(c0.shape)}")
+    if b_hh is not None and tuple(b_hh.shape) != (width,):
+        raise ValueError(f"b_hh must be ({width},), got {tuple(b_hh.shape)}")
+    tensors = [t for t in (gx, h0, c0, w_hh, w_hr, b_hh) if t is not None]
+    if any(t.dtype != gx.dtype for t in tensors):
+        raise TypeError(f"all tensors must share gx's dtype {gx.dtype}, got "
+                        f"{sorted({str(t.dtype) for t in tensors})}")
+    if gx.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        raise TypeError(f"the triton kernels support float32, float16 and bfloat16, got {gx.dtype}")
+    if any(t.device != gx.device for t in tensors):
+        raise ValueError("all tensors must be on gx's device")
+    if gx.device.type != "cuda" and not (gx.device.type == "cpu" and triton_interpreter_enabled()):
+        # A compiled kernel given host pointers reads garbage or faults: refuse before launching.
+        raise ValueError(f"the triton kernels run on CUDA tensors (or CPU tensors with "
+                         f"TRITON_INTERPRET=1 exported before Python starts), got {gx.device}")
+    if steps == 0 or batch == 0:
+        raise ValueError(f"gx must have T >= 1 and B >= 1, got shape {tuple(gx.shape)}")
+    if lengths is not None:
+        if tuple(lengths.shape) != (batch,) or lengths.dtype != torch.int64:
+            raise ValueError(f"lengths must be a ({batch},) int64 tensor")
+        if lengths.device != gx.device:
+            raise ValueError("lengths must be on gx's device")
+
+
+def make_problem(cell, gx, h0, c0, w_hh, w_hr, b_hh, lengths, reverse, nonlinearity="tanh"):
+    _check(cell, gx, h0, c0, w_hh, w_hr, b_hh, lengths)
+    contiguous = [None if t is None else t.contiguous() for t in (gx, h0, c0, w_hh, w_hr, b_hh)]
+    return Problem(cell, *contiguous, None if lengths is None else lengths.contiguous(),
+                   bool(reverse), nonlinearity)
+
+
+def device_guard(tensor):
+    """Make the tensor's CUDA device current around a launch: Triton launches on the current
+    device, whatever device the pointers belong to."""
+    if tensor.is_cuda:
+        return torch.cuda.device(tensor.device)
+    return contextlib.nullcontext()
+
+
+class BarrierWatch:
+    """Turns a cooperative launch's timed-out barrier (bit 30 of a batch tile's counter, see
+    jit._grid_sync) into a RuntimeError without synchronising every launch: the counters are
+    copied to pinned host memory behind the kernel and inspected once that copy has completed, at
+    the next kernel call or at `check(block=True)` (fastrnn.kernels.synchronize)."""
+
+    FAILED_BIT = 1 << 30
+
+    def __init__(self):
+        self.pending = collections.deque()
+
+    def watch(self, counters, what):
+        if triton_interpreter_enabled() or not counters.is_cuda:
+            self._raise_if_failed(counters, what)
+            return
+        if torch.cuda.is_current_stream_capturing():
+            return  # a graph replays the launch; nothing to read back at capture time
+        host = torch.empty(counters.shape, dtype=counters.dtype, pin_memory=True)
+        host.copy_(counters, non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        self.pending.append((event, host, what))
+
+    def check(self, block=False):
+        while self.pending:
+            event, host, what = self.pending[0]
+            if block:
+                event.synchronize()
+            elif not event.query():
+                return
+            self.pending.popleft()
+            self._raise_if_failed(host, what)
+
+    def _raise_if_failed(self, counters, what):
+        if bool(((counters & self.FAILED_BIT) != 0).any()):
+            self.pending.clear()
+            raise RuntimeError(
+                f"fastrnn: a grid barrier of the cooperative {what} kernel timed out: its "
+                f"programs were not all resident, so its results are wrong. Run with "
+                f"FASTRNN_KERNEL_FORM=stepwise and report this with `python -m fastrnn doctor`.")
+
+
+barrier_watch = BarrierWatch()
+
+
+def synchronize():
+    """Wait for every kernel launched so far and raise if a cooperative grid barrier timed out."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+    barrier_watch.check(block=True)
+
+
+def is_form_failure(error):
+    """A compile or launch failure that the next form can avoid (resources, co-residency)."""
+    if isinstance(error, triton.runtime.errors.OutOfResources):
+        return True
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and ("cooperative" in text or "out of resource" in text)
+
+
+def launch(kernel, grid, args, meta, problem, counters=None, what=""):
+    """Launch `kernel` on `problem`'s device in its plan's form; a cooperative launch asks the
+    driver for co-residency and is watched for a timed-out barrier (counters: (batch tiles,)
+    int32, zeroed by the caller)."""
+    cooperative = problem.plan.form == "cooperative" and not triton_interpreter_enabled()
+    with device_guard(problem.gx):
+        if cooperative:
+            kernel[grid](*args, **meta, launch_cooperative_grid=True)
+        else:
+            kernel[grid](*args, **meta)
+    if counters is not None:
+        barrier_watch.watch(counters, what)
+
+
+def run_planned(problem, pass_name, run, recorders=None):
+    """Plan `problem`, note the form (in `recorders`, default this thread's), and run
+    `run(problem)`; when the planned form cannot compile or launch on this device, remember that
+    and run the next form instead."""
+    skip = []
+    while True:
+        problem.plan = forms.plan(problem.shape, problem.gx.device, skip=skip)
+        try:
+            result = run(problem)
+        except Exception as error:
+            if not is_form_failure(error) or problem.plan.form == "stepwise" or forms.forced_form():
+                raise
+            forms.remember_failure((str(problem.gx.device), problem.shape), problem.plan.form,
+                                   error)
+            skip.append(problem.plan.form)
+            continue
+        forms.note_form(problem.cell, pass_name, problem.plan, recorders)
+        return result
+
+
+class RecurrenceFunction(torch.autograd.Function):
+    """Autograd for every cell: forward and backward dispatch to the cell's host launchers.
+
+    Inputs: (launchers, options, gx, h0, c0, w_hh, w_hr, b_hh); outputs (output, h_n[, c_n]).
+    `launchers` has forward(problem, store) -> (outputs, saved) and
+    backward(problem, saved, outputs, grads) -> (dgx, dh0, dc0, dw_hh, dw_hr, db_hh).
+    """
+
+    @staticmethod
+    def forward(ctx, launchers, options, gx, h0, c0, w_hh, w_hr, b_hh):
+        barrier_watch.check()
+        problem = make_problem(launchers.CELL, gx, h0, c0, w_hh, w_hr, b_hh, **options)
+        store = any(ctx.needs_input_grad[2:])
+        outputs, saved = run_planned(problem, "forward",
+                                     lambda p: launchers.forward(p, store))
+        if store:
+            ctx.launchers = launchers
+            # On CUDA autograd runs the backward on its own thread: carry the forward's forced
+            # form and form recorders over to it.
+            ctx.forced_form = forms.forced_form()
+            ctx.recorders = forms.active_recorders()
+            # Tensors go through save_for_backward (version checks, no reference cycles); the
+            # problem keeps only its non-tensor fields on ctx.
+            ctx.meta = dataclasses.replace(problem, **{name: None for name in TENSOR_FIELDS})
+            ctx.save_for_backward(*(getattr(problem, name) for name in TENSOR_FIELDS), *saved,
+                                  *outputs)
+            ctx.num_saved = len(saved)
+        return outputs
+
+    @staticmethod
+    def backward(ctx, *grads):
+        if torch.is_grad_enabled():
+            raise RuntimeError(DOUBLE_BACKWARD_ERROR)
+        barrier_watch.check()
+        tensors = ctx.saved_tensors
+        count = len(TENSOR_FIELDS)
+        problem = dataclasses.replace(ctx.meta, **dict(zip(TENSOR_FIELDS, tensors[:count])))
+        saved = tensors[count : count + ctx.num_saved]
+        outputs = tensors[count + ctx.num_saved :]
+        grads = [g.contiguous() for g in grads]
+        # The backward plans on its own: its kernels need other resources than the forward's,
+        # and every form reads the same saved activations.
+        with forms.use_form(ctx.forced_form):
+            result = run_planned(problem, "backward",
+                                 lambda p: ctx.launchers.backward(p, saved, outputs, grads),
+                                 ctx.recorders)
+        # Gradients only for the tensors autograd asked about.
+        result = [g if need else None for g, need in zip(result, ctx.needs_input_grad[2:])]
+        return (None, None, *result)
+
+
+@torch.compiler.disable
+def run(launchers, gx, h0, c0, w_hh, w_hr, b_hh, **options):
+    """Apply RecurrenceFunction (autograd.Function.apply takes positional arguments only).
+
+    Excluded from torch.compile: Dynamo would trace into the host launchers' time loop (and, under
+    the interpreter, into triton's numpy code, which fails); a compiled model graph-breaks here
+    and runs the kernels eagerly.
+
+    An empty batch or a zero hidden size has nothing to compute (and a zero grid is not a valid
+    CUDA launch): it runs the reference's loop, which only builds empty or zero-width tensors.
+    """
+    if gx.dim() == 3 and (gx.shape[1] == 0 or gx.shape[2] == 0):
+        from fastrnn import reference
+
+        name = launchers.CELL
+        if name == "lstm":
+            return reference.lstm_recurrence(gx, h0, c0, w_hh, w_hr, options.get("lengths"),
+                                             options.get("reverse", False))
+        if name == "gru":
+            return reference.gru_recurrence(gx, h0, w_hh, b_hh, options.get("lengths"),
+                                            options.get("reverse", False))
+        return reference.rnn_recurrence(gx, h0, w_hh, options.get("nonlinearity", "tanh"),
+                                        options.get("lengths"), options.get("reverse", False))
+    return RecurrenceFunction.apply(launchers, options, gx, h0, c0, w_hh, w_hr, b_hh)
+
+
+def time_index(step, steps, reverse):
+    """The time index the `step`-th processed step (in forward order) runs at."""
+    return steps - 1 - step if reverse else step
+
+
+def previous_hidden(output, h0, lengths, reverse):
+    """(T, B, H_out): the hidden state each step started from (h_{t-1} in processing order).
+
+    A step's previous state is the previous processed step's output when that step was inside the
+    sequence, else h0 (the reverse direction starts each sequence at its own end from h0). Only
+    valid steps use it (invalid steps have zero gate gradients).
+    """
+    if reverse:
+        shifted = torch.cat([output[1:], h0.unsqueeze(0)])
+    else:
+        shifted = torch.cat([h0.unsqueeze(0), output[:-1]])
+    if lengths is None or not reverse:
+        # Forward direction: a valid step t >= 1 always follows a valid step t - 1.
+        return shifted
+    steps = output.shape[0]
+    t = torch.arange(steps, device=output.device).unsqueeze(1)
+    prev_valid = ((t + 1) < lengths.unsqueeze(0)).unsqueeze(2)
+    return torch.where(prev_valid, shifted, h0.unsqueeze(0))
+
+
+def weight_grad(dgates, inputs):
+    """sum_t dgates_t^T inputs_t: (T, B, N), (T, B, K) -> (N, K), one GEMM after the loop, in the
+    tensors' own dtype (fp32 accumulation) whatever autocast state is active at `.backward()`."""
+    with torch.autocast(dgates.device.type, enabled=False):
+        return dgates.reshape(-1, dgates.shape[-1]).t().matmul(inputs.reshape(-1, inputs.shape[-1]))
+
+
+def counters(problem):
+    """Fresh zeroed barrier counters, one int32 per batch tile, for one cooperative launch."""
+    return torch.zeros(problem.plan.batch_tiles, dtype=torch.int32, device=problem.gx.device)
