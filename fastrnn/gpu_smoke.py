@@ -6,8 +6,8 @@
 Every run goes through the public kernels API (fastrnn.kernels.lstm_recurrence, gru_recurrence,
 rnn_recurrence) with the form forced by `fastrnn.kernels.use_form`, unsorted lengths and
 reverse=True, and sizes picked to cover the masked edges: T=7, B=19 (two batch tiles of 16, the
-second ragged), H=80 (not a power of two, two hidden tiles of 64 in the per-step kernels), P=24
-with --proj (--tiny: T=3 B=3 H=8 P=4, for the interpreter of a dry run). Fresh outputs are
+second ragged), H=80 (not a power of two: five hidden tiles of 16 in the cooperative form, the
+weights padded to 128 in the persistent one), P=24 with --proj (--tiny: T=3 B=3 H=8 P=4, for the interpreter of a dry run). Fresh outputs are
 NaN-poisoned (FASTRNN_POISON=1), so an element a kernel never writes shows up. Each run checks
 that the outputs and every gradient are finite and hold the tolerance of the dtype against the
 float64 reference (computed on the CPU, so that under compute-sanitizer only the kernels and a

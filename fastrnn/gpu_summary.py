@@ -68,7 +68,7 @@ def headline_tables(result):
 
 
 def _form(row):
-    """'persistent' when the forced form ran, 'persistent → alternating' when another one did,
+    """'persistent' when the forced form ran, 'persistent → stepwise' when another one did,
     'auto → <ran>' for the plain triton provider, '?' when no call was recorded."""
     forced = row["provider"][len("triton-"):] if row["provider"].startswith("triton-") else "auto"
     ran = row["form"]

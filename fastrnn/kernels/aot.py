@@ -225,7 +225,7 @@ def compile_all(arch=90, quick=False, out=sys.stdout, only=None, ptx_dir=None):
                 Path(ptx_dir, f"{index:02d}.ptx").write_text(compiled.asm["ptx"])
         failures += bool(bad)
         status = "FAIL " if bad else "ok   "
-        print(f"{status}{config.label:48s} warps={config.plan.num_warps} "
+        print(f"{status}{index:3d} {config.label:48s} warps={config.plan.num_warps} "
               f"{' | '.join(fields)}{'  ' + '; '.join(bad) if bad else ''}", file=out)
     return failures
 
