@@ -40,6 +40,7 @@ def few_cases(monkeypatch):
     monkeypatch.setattr(checks, "PARITY_CASES", (checks.ParityCase("GRU", "gru"),))
 
 
+@pytest.mark.triton
 def test_cpu_run_passes_and_reports_every_backend(tmp_path, capsys):
     code, report, printed = doctor(tmp_path, capsys, "--budget", "120")
     assert code == 0, printed

@@ -31,6 +31,7 @@ def dry_run(tmp_path_factory):
     return out, done, time.monotonic() - start
 
 
+@pytest.mark.triton
 def test_dry_run_writes_at_most_8_valid_files(dry_run):
     out, done, seconds = dry_run
     names = sorted(p.name for p in out.iterdir())
@@ -41,6 +42,7 @@ def test_dry_run_writes_at_most_8_valid_files(dry_run):
     assert seconds < gpu_run.DRY_BUDGET
 
 
+@pytest.mark.triton
 def test_dry_run_summary_has_every_section_and_is_printed_last(dry_run):
     out, done, _ = dry_run
     summary = (out / "summary.md").read_text()
@@ -55,6 +57,7 @@ def test_dry_run_summary_has_every_section_and_is_printed_last(dry_run):
     assert "| section | status |" in done.stdout[-gpu_summary.STDOUT_CHARS:]
 
 
+@pytest.mark.triton
 def test_dry_run_headline_follows_the_schema_and_records_forms(dry_run):
     out, _, _ = dry_run
     result = results.load(out / "headline.json")

@@ -24,9 +24,13 @@ BF16, FP32 = torch.bfloat16, torch.float32
 
 
 @pytest.fixture(autouse=True)
-def _fresh_failures(monkeypatch):
-    """Each test starts with no remembered launch failures and leaves none behind."""
+def _fresh_planning(monkeypatch):
+    """Each test starts with no remembered launch failures and no cached plans (tests patch the
+    planner), and leaves none behind."""
     monkeypatch.setattr(forms, "_failed", {})
+    forms.clear_plan_cache()
+    yield
+    forms.clear_plan_cache()
 
 
 def _plan(cell, hidden, batch, dtype=BF16, proj=0, facts=H100):
@@ -37,17 +41,31 @@ def test_plans_on_an_h100():
     assert _plan("lstm", 128, 16).form == "persistent"
     anchor = _plan("lstm", 768, 16)
     assert (anchor.form, anchor.hidden_tiles, anchor.block_h) == ("cooperative", 48, 16)
-    assert _plan("lstm", 1024, 64).form == "cooperative"
     assert _plan("gru", 1024, 16).form == "cooperative"
     assert _plan("rnn", 256, 16).form == "persistent"
     assert _plan("lstm", 512, 16, proj=256).form == "cooperative"
-    # Each batch tile needs its own copy of the weights: at B=128 they no longer fit at H=768.
-    assert _plan("lstm", 768, 128).form == "stepwise"
+    # The weights stay on chip in K chunks of 256: H = 1536 fits one slice per program, and each
+    # of two 64-row batch tiles holds its own copy of the weights up to H = 1024 at B = 128.
+    assert _plan("lstm", 1536, 16).form == "cooperative"
+    big_batch = _plan("lstm", 1024, 128)
+    assert (big_batch.form, big_batch.batch_tiles, big_batch.block_b) == ("cooperative", 2, 64)
+    assert _plan("lstm", 1536, 128).form == "stepwise"
     assert _plan("lstm", 2048, 16).form == "stepwise"
-    # IEEE fp32 products spill past K = 64 in one program and past K = 256 split over warps.
+    # IEEE fp32: one program's products spill past K = 64; split in 64-slabs they hold up to the
+    # shared memory (fp32 weights are twice as large).
     assert _plan("lstm", 64, 16, FP32).form == "persistent"
-    assert _plan("lstm", 256, 16, FP32).form == "cooperative"
-    assert _plan("lstm", 512, 16, FP32).form == "stepwise"
+    assert _plan("lstm", 768, 16, FP32).form == "cooperative"
+    assert _plan("lstm", 1024, 16, FP32).form == "stepwise"
+
+
+def test_split_k_follows_the_compiled_resources():
+    """Slabs per product (see forms.split_k): 4 with a 16-row tile, 2 with more rows, 64-slabs
+    for IEEE fp32, none when the warps can share out 64 or more columns."""
+    assert forms.split_k(256, 16, 16, False) == 4
+    assert forms.split_k(256, 16, 64, False) == 2
+    assert forms.split_k(256, 16, 64, True) == 4
+    assert forms.split_k(128, 128, 16, False) == 1
+    assert forms.split_k(64, 16, 16, True) == 1
 
 
 def test_the_device_moves_the_limits():

@@ -104,9 +104,13 @@ def test_stepwise_weights_in_k_chunks(case, monkeypatch):
     """Weights too large for a program stream in K chunks: forced here with 16-wide chunks (3 of
     them over H = 40, 2 over P = 24)."""
     monkeypatch.setattr(forms, "STEPWISE_MAX_K", 16)
-    monkeypatch.setattr(forms, "FP32_SPLIT_MAX_K", 16)
-    with kernels.use_form("stepwise"), kernels.record_forms() as records:
-        check_against_reference(kernels, case, torch.float32)
+    monkeypatch.setattr(forms, "FP32_K_CHUNK", 16)
+    forms.clear_plan_cache()
+    try:
+        with kernels.use_form("stepwise"), kernels.record_forms() as records:
+            check_against_reference(kernels, case, torch.float32)
+    finally:
+        forms.clear_plan_cache()
     assert "BLOCK_H=16" in records[0]["plan"]
 
 

@@ -32,6 +32,7 @@ CELLS = ("lstm", "gru", "rnn")
 def _parity_settings(monkeypatch):
     monkeypatch.setenv("FASTRNN_POISON", "1")
     monkeypatch.setattr(forms, "_failed", {})
+    forms.clear_plan_cache()
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False

@@ -75,15 +75,17 @@ def _shapes(quick):
     for cell in ("lstm", "gru", "rnn"):
         yield cell, 64, 0, 16, fp32, "persistent"
         yield cell, 128, 0, 16, bf16, "persistent"
-        for hidden in ((256, 768) if quick else (256, 512, 768, 1024)):
+        for hidden in ((256, 768) if quick else (256, 512, 768, 1024, 1536)):
             yield cell, hidden, 0, 16, bf16, "cooperative"
+        yield cell, 1024, 0, 128, bf16, "cooperative"
         if not quick:
             yield cell, 512, 0, 64, fp16, "cooperative"
-            yield cell, 256, 0, 16, fp32, "stepwise"
-        yield cell, 2048, 0, 16, bf16, "stepwise"
+            yield cell, 768, 0, 16, fp32, "cooperative"
+            yield cell, 1024, 0, 16, fp32, "stepwise"
+        yield cell, 4096, 0, 16, bf16, "stepwise"
     yield "lstm", 96, 48, 16, bf16, "persistent"
-    yield "lstm", 512, 256, 16, bf16, "cooperative"
-    yield "lstm", 1024, 512, 16, bf16, "stepwise"
+    yield "lstm", 1024, 512, 16, bf16, "cooperative"
+    yield "lstm", 2048, 1024, 16, bf16, "stepwise"
 
 
 def configs(quick=False):

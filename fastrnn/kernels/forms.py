@@ -28,6 +28,7 @@ which still exercises its loop, its exchange through global memory and its barri
 
 import contextlib
 import dataclasses
+import functools
 import os
 import threading
 from dataclasses import dataclass
@@ -46,9 +47,10 @@ GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 PERSISTENT_BLOCK_B = 16
 # IEEE fp32 (FMA) products keep a K-long operand strip per thread: past K = 64 they spill to local
 # memory (`python -m fastrnn.kernels.aot`), so IEEE fp32 keeps padded K <= 64 in a one-program
-# (persistent) product, and K <= 256 split over the warps in 64-slabs (cooperative).
+# (persistent) product; the others split K into slabs of 64 (forms.split_k), in chunks of at most
+# FP32_K_CHUNK when streamed.
 FP32_RESIDENT_MAX_K = 64
-FP32_SPLIT_MAX_K = 256
+FP32_K_CHUNK = 256
 # Shared memory a program needs beyond its resident weights and staged operands: layout-conversion
 # scratch and the barrier's broadcast word. Checked against compiled kernels by
 # `python -m fastrnn.kernels.aot`; the compiled kernel's own figure corrects it at the first launch.
@@ -56,7 +58,10 @@ SHARED_RESERVE = 16 * 1024
 # Tile extents the planner tries (powers of two: tl.arange; >= 16: tl.dot on GPUs).
 BLOCK_B_CHOICES = (16, 32, 64)
 BLOCK_H_CHOICES = (16, 32, 64, 128)
-# Largest padded K a stepwise program stages at once; beyond it the product runs in K chunks.
+# K extent a cooperative product stages at once: weights stay on chip as chunks of it (so K = 768
+# or 1536 is not padded to a power of two) and the exchanged state is staged one chunk at a time.
+COOPERATIVE_K_CHUNK = 256
+# The same for stepwise programs, which stream their weight chunks from L2.
 STEPWISE_MAX_K = 512
 # Polls of a grid barrier before a program gives up (about a second on an H100): generous enough
 # for a preempted context, short enough that a broken launch returns instead of hanging the GPU.
@@ -254,17 +259,24 @@ def _warps(weight_bytes, dtype):
     return 4 if weight_bytes <= 32 * 1024 and not _ieee_fp32(dtype) else 8
 
 
-def _slice_bytes(shape, block_b, block_h, block_o):
-    """Shared memory one program of the cooperative form needs: its weight slice plus the staged
-    A operand of its largest product, for the worse of the forward and the backward."""
-    h_pad, k_pad, size = pad(shape.hidden), pad(shape.h_out), shape.itemsize
-    gates = shape.gates
-    forward = gates * block_h * k_pad + block_b * k_pad
-    backward = gates * h_pad * block_o + block_b * h_pad
+def _chunked(k, chunk):
+    """(chunk extent, chunk-padded K) of a product over K staged in chunks of at most `chunk`."""
+    block = min(chunk, pad(k))
+    return block, triton.cdiv(k, block) * block
+
+
+def _slice_bytes(shape, block_b, block_h, block_o, chunk=COOPERATIVE_K_CHUNK):
+    """Shared memory one program of the cooperative form needs: its weight slice in K chunks plus
+    one staged chunk of the other operand of its products, for the worse of the forward and the
+    backward."""
+    block_k, k_pad = _chunked(shape.h_out, chunk)
+    block_hf, h_pad = _chunked(shape.hidden, chunk)
+    forward = shape.gates * block_h * k_pad + block_b * block_k
+    backward = shape.gates * h_pad * block_o + block_b * block_hf
     if shape.proj:
-        forward += h_pad * block_o + block_b * h_pad
-        backward += k_pad * block_h + block_b * k_pad
-    return max(forward, backward) * size
+        forward += h_pad * block_o + block_b * block_hf
+        backward += k_pad * block_h + block_b * block_k
+    return max(forward, backward) * shape.itemsize
 
 
 def _persistent(shape, facts):
@@ -289,9 +301,6 @@ def _persistent(shape, facts):
 
 def _cooperative_tiles(shape, facts):
     """(Plan, None) of the best cooperative tiling on `facts`, or (None, why there is none)."""
-    if _ieee_fp32(shape.dtype) and pad(shape.h_out) > FP32_SPLIT_MAX_K:
-        return None, (f"IEEE fp32 products spill past padded K = {FP32_SPLIT_MAX_K} even split "
-                      f"over the warps (enable TF32 or use fp16/bf16)")
     budget = facts.shared_memory - SHARED_RESERVE
     best = None
     for block_b in BLOCK_B_CHOICES:
@@ -315,7 +324,7 @@ def _cooperative_tiles(shape, facts):
                       f"shared memory with at most {facts.sm_count} programs (B={shape.batch})")
     need, block_b, block_h, block_o, hidden_tiles, batch_tiles = best
     plan = Plan("cooperative", block_b, block_h, block_o, hidden_tiles, batch_tiles,
-                _warps(need, shape.dtype), max(pad(shape.hidden), pad(shape.h_out)),
+                _warps(need, shape.dtype), COOPERATIVE_K_CHUNK,
                 f"{hidden_tiles * batch_tiles} programs with {need // 1024} KiB each fit the "
                 f"{facts.sm_count} SMs of {facts.name}")
     return plan, None
@@ -345,7 +354,7 @@ def _stepwise(shape, facts, reason):
     block_b = min(64, max(16, pad(shape.batch)))
     hidden_tiles = triton.cdiv(shape.hidden, 16)
     block_o = max(16, pad(triton.cdiv(shape.proj, hidden_tiles))) if shape.proj else 16
-    chunk = FP32_SPLIT_MAX_K if _ieee_fp32(shape.dtype) else STEPWISE_MAX_K
+    chunk = FP32_K_CHUNK if _ieee_fp32(shape.dtype) else STEPWISE_MAX_K
     k_chunk = min(chunk, max(pad(shape.hidden), pad(shape.h_out)))
     return Plan("stepwise", block_b, 16, block_o, hidden_tiles, triton.cdiv(shape.batch, block_b),
                 4, k_chunk, reason)
@@ -367,13 +376,27 @@ def plan(shape, device, skip=(), facts=None):
     Raises BackendUnavailableError when a forced form cannot run the shape.
     """
     facts = facts or device_facts(device)
-    forced = forced_form()
     key = (str(device), shape)
+    failed = tuple((form, _failed[(key, form)]) for form in FORMS if (key, form) in _failed)
+    return _plan(shape, facts, forced_form(), tuple(skip), failed, _ieee_fp32(shape.dtype))
+
+
+def clear_plan_cache():
+    """Forget every cached plan (tests that change the planner's constants call it)."""
+    _plan.cache_clear()
+    _plan_meta.cache_clear()
+
+
+# Planning walks every tiling (about 0.2 ms in Python): once per shape, device and setting.
+@functools.lru_cache(maxsize=4096)
+def _plan(shape, facts, forced, skip, failed, ieee):
+    del ieee  # part of the cache key only: the TF32 switch changes what fits (_ieee_fp32)
+    failed = dict(failed)
     candidates = (forced,) if forced else FORMS
     reasons = []
     for form in candidates:
-        if form in skip or (key, form) in _failed:
-            reasons.append(f"not {form}: it failed here ({_failed.get((key, form), 'skipped')})")
+        if form in skip or form in failed:
+            reasons.append(f"not {form}: it failed here ({failed.get(form, 'skipped')})")
             continue
         if form == "persistent":
             result, why = _persistent(shape, facts)
@@ -389,31 +412,49 @@ def plan(shape, device, skip=(), facts=None):
                                   f"{'; '.join(reasons)}")
 
 
-def split_k(k_block, n_block):
-    """Slabs of a split-K product (jit._mm) over K = k_block with n_block output columns: 1 when
-    the warps can share out the columns (>= 64) or K is short, else slabs of 64 or more, at most 4
-    (at K = 1024 and N = 16 that takes the LSTM forward from 255 registers and a spill to 128)."""
+def split_k(k_block, n_block, m_block, ieee):
+    """Slabs of a split-K product (jit._mm) over a K chunk of k_block rows with an (m_block,
+    n_block) output. One when the warps can share out the columns (>= 64) or K is short. Else, as
+    `python -m fastrnn.kernels.aot` showed for sm_90: 4 slabs with a 16-row batch tile (at K = 1024,
+    N = 16 the LSTM forward drops from 255 registers and a spill to 128), 2 with 32 or 64 rows
+    (4 spills there), and for IEEE fp32 (FMA products) slabs of 64, the K they hold without a
+    spill."""
     if n_block >= 64 or k_block <= 64:
         return 1
-    return min(4, k_block // 64)
+    if ieee:
+        return k_block // 64
+    return min(4 if m_block <= 16 else 2, k_block // 64)
 
 
 def plan_meta(shape, plan):
     """The constexprs (and launch options) a plan gives every kernel of a cell.
 
-    BLOCK_HF / BLOCK_K: the K extents of products over H and over H_out that a program stages at
-    once: the whole padded size, except in stepwise K chunks of at most plan.k_chunk.
+    BLOCK_HF / NUM_HF and BLOCK_K / NUM_K: the chunk extent and count of products over K = H and
+    over K = H_out; persistent programs take all of K in one chunk (their state is a register block
+    that cannot be cut), the others chunks of at most plan.k_chunk.
     """
-    h_pad = min(pad(shape.hidden), plan.k_chunk)
-    k_pad = min(pad(shape.h_out), plan.k_chunk)
+    jitter = os.environ.get(JITTER_ENV_VAR, "0") not in ("", "0")
+    meta = _plan_meta(shape, plan, jitter, torch.backends.cuda.matmul.allow_tf32,
+                      triton_interpreter_enabled())
+    return dict(meta)
+
+
+@functools.lru_cache(maxsize=4096)
+def _plan_meta(shape, plan, jitter, tf32, interpreter):
+    del tf32, interpreter  # part of the cache key only: dot_meta reads them
+    block_hf, _ = _chunked(shape.hidden, plan.k_chunk)
+    block_k, _ = _chunked(shape.h_out, plan.k_chunk)
+    ieee = _ieee_fp32(shape.dtype)
     return {
         **dot_meta(shape.dtype), "BLOCK_B": plan.block_b, "BLOCK_H": plan.block_h,
-        "BLOCK_O": plan.block_o, "BLOCK_HF": h_pad, "BLOCK_K": k_pad,
-        "SPLIT_HF": split_k(h_pad, plan.block_o), "SPLIT_K": split_k(k_pad, plan.block_h),
-        "NUM_HT": plan.hidden_tiles,
+        "BLOCK_O": plan.block_o, "BLOCK_HF": block_hf,
+        "NUM_HF": triton.cdiv(shape.hidden, block_hf),
+        "SPLIT_HF": split_k(block_hf, plan.block_o, plan.block_b, ieee),
+        "BLOCK_K": block_k, "NUM_K": triton.cdiv(shape.h_out, block_k),
+        "SPLIT_K": split_k(block_k, plan.block_h, plan.block_b, ieee), "NUM_HT": plan.hidden_tiles,
         "LOCAL": plan.local, "SYNC": plan.form == "cooperative",
-        "STEPWISE": plan.form == "stepwise", "num_warps": plan.num_warps,
-        "JITTER": plan.form == "cooperative" and os.environ.get(JITTER_ENV_VAR, "0") not in ("", "0"),
+        "STEPWISE": plan.form == "stepwise", "JITTER": plan.form == "cooperative" and jitter,
+        "num_warps": plan.num_warps,
         # One stage: software pipelining of the in-loop loads would stage them in shared memory,
         # which the resident weights need (the LSTM backward at H = 128 bf16 grows from 148 to
         # 212 KiB with the runtime's aligned loads and num_stages = 3).

@@ -28,11 +28,12 @@ import triton.language as tl
 from fastrnn.kernels import forms, launch
 from fastrnn.kernels.jit import (
     _add_dout,
+    _chunk_mm,
     _keep_finished,
     _load_previous_state,
     _load_rows,
     _load_step,
-    _load_weight,
+    _load_weights,
     _mm,
     _program_tile,
     _row_lengths,
@@ -174,8 +175,10 @@ def _gru_fwd_kernel(
     BLOCK_H: tl.constexpr,
     BLOCK_O: tl.constexpr,
     BLOCK_HF: tl.constexpr,
-    BLOCK_K: tl.constexpr,
+    NUM_HF: tl.constexpr,
     SPLIT_HF: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    NUM_K: tl.constexpr,
     SPLIT_K: tl.constexpr,
     NUM_HT: tl.constexpr,
     LOCAL: tl.constexpr,
@@ -187,11 +190,13 @@ def _gru_fwd_kernel(
     i_bt, i_b, m_b, i_h, m_h, _, _ = _program_tile(B, H, H, BLOCK_B, BLOCK_H, BLOCK_O, NUM_HT)
     i_k = tl.arange(0, BLOCK_K)
     gate = H * H  # distance between the gates' rows of W_hh
-    # Resident W_g^T slices over K = H: h (BLOCK_B rows, M >= 16) @ W^T. Stepwise streams them.
+    # Resident W_g^T slices over K = H in chunks: h (BLOCK_B rows, M >= 16) @ W^T. Stepwise
+    # streams the chunks.
+    b_wr, b_wz, b_wn = (), (), ()
     if not STEPWISE:
-        b_wr = _load_weight(w_hh_ptr, 1, H, H, i_h, m_h, BLOCK_K, SPLIT_K)
-        b_wz = _load_weight(w_hh_ptr + gate, 1, H, H, i_h, m_h, BLOCK_K, SPLIT_K)
-        b_wn = _load_weight(w_hh_ptr + 2 * gate, 1, H, H, i_h, m_h, BLOCK_K, SPLIT_K)
+        b_wr = _load_weights(w_hh_ptr, 1, H, H, i_h, m_h, BLOCK_K, SPLIT_K, NUM_K)
+        b_wz = _load_weights(w_hh_ptr + gate, 1, H, H, i_h, m_h, BLOCK_K, SPLIT_K, NUM_K)
+        b_wn = _load_weights(w_hh_ptr + 2 * gate, 1, H, H, i_h, m_h, BLOCK_K, SPLIT_K, NUM_K)
     if HAS_BIAS:
         b_br, b_bz, b_bn = _gru_gate_bias(b_hh_ptr, H, i_h, m_h)
     b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
@@ -201,31 +206,23 @@ def _gru_fwd_kernel(
     for s in range(S0, S0 + STEPS):
         t, t_prev = _step_time(s, T, REVERSE, False)
         m_valid = _valid_rows(b_len, t, m_b, HAS_LENGTHS)
-        if not STEPWISE:
-            if LOCAL:
-                b_a = b_h
-            else:
-                b_a = _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, H, i_b, m_b, b_len, i_k,
-                                           i_k < H, HAS_LENGTHS)
-            b_gr = _mm(b_a, b_wr, BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
-            b_gz = _mm(b_a, b_wz, BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
-            b_gn = _mm(b_a, b_wn, BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
+        if LOCAL:
+            b_gr = _mm(b_h, b_wr[0], BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
+            b_gz = _mm(b_h, b_wz[0], BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
+            b_gn = _mm(b_h, b_wn[0], BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
         else:
             b_gr = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
             b_gz = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
             b_gn = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
-            for k0 in range(0, H, BLOCK_K):
+            for c in tl.static_range(NUM_K):
                 b_a = _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, H, i_b, m_b, b_len,
-                                           k0 + i_k, k0 + i_k < H, HAS_LENGTHS)
-                p_w = w_hh_ptr + k0
-                b_gr += _mm(b_a, _load_weight(p_w, 1, H, H - k0, i_h, m_h, BLOCK_K, SPLIT_K),
-                            BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
-                b_gz += _mm(b_a, _load_weight(p_w + gate, 1, H, H - k0, i_h, m_h, BLOCK_K,
-                                              SPLIT_K), BLOCK_B, BLOCK_K, SPLIT_K,
-                            INPUT_PRECISION, DOT_FP32)
-                b_gn += _mm(b_a, _load_weight(p_w + 2 * gate, 1, H, H - k0, i_h, m_h, BLOCK_K,
-                                              SPLIT_K), BLOCK_B, BLOCK_K, SPLIT_K,
-                            INPUT_PRECISION, DOT_FP32)
+                                           c * BLOCK_K + i_k, c * BLOCK_K + i_k < H, HAS_LENGTHS)
+                b_gr += _chunk_mm(b_a, b_wr, c, w_hh_ptr, 1, H, H, i_h, m_h, BLOCK_B, BLOCK_K,
+                                  SPLIT_K, STEPWISE, INPUT_PRECISION, DOT_FP32)
+                b_gz += _chunk_mm(b_a, b_wz, c, w_hh_ptr + gate, 1, H, H, i_h, m_h, BLOCK_B,
+                                  BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION, DOT_FP32)
+                b_gn += _chunk_mm(b_a, b_wn, c, w_hh_ptr + 2 * gate, 1, H, H, i_h, m_h, BLOCK_B,
+                                  BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION, DOT_FP32)
         if HAS_BIAS:
             b_gr += b_br
             b_gz += b_bz
@@ -264,8 +261,10 @@ def _gru_bwd_kernel(
     BLOCK_H: tl.constexpr,
     BLOCK_O: tl.constexpr,
     BLOCK_HF: tl.constexpr,
-    BLOCK_K: tl.constexpr,
+    NUM_HF: tl.constexpr,
     SPLIT_HF: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    NUM_K: tl.constexpr,
     SPLIT_K: tl.constexpr,
     NUM_HT: tl.constexpr,
     LOCAL: tl.constexpr,
@@ -279,11 +278,13 @@ def _gru_bwd_kernel(
     i_bt, i_b, m_b, i_h, m_h, _, _ = _program_tile(B, H, H, BLOCK_B, BLOCK_H, BLOCK_O, NUM_HT)
     i_hf = tl.arange(0, BLOCK_HF)
     gate = H * H  # distance between the gates' rows of W_hh
-    # Resident W_g[:, own units] over K = H: dh_{t-1} = sum_g dgh_g @ W_g. Stepwise streams them.
+    # Resident W_g[:, own units] over K = H in chunks: dh_{t-1} = sum_g dgh_g @ W_g. Stepwise
+    # streams the chunks.
+    b_wr, b_wz, b_wn = (), (), ()
     if PHASE_B and not STEPWISE:
-        b_wr = _load_weight(w_hh_ptr, H, 1, H, i_h, m_h, BLOCK_HF, SPLIT_HF)
-        b_wz = _load_weight(w_hh_ptr + gate, H, 1, H, i_h, m_h, BLOCK_HF, SPLIT_HF)
-        b_wn = _load_weight(w_hh_ptr + 2 * gate, H, 1, H, i_h, m_h, BLOCK_HF, SPLIT_HF)
+        b_wr = _load_weights(w_hh_ptr, H, 1, H, i_h, m_h, BLOCK_HF, SPLIT_HF, NUM_HF)
+        b_wz = _load_weights(w_hh_ptr + gate, H, 1, H, i_h, m_h, BLOCK_HF, SPLIT_HF, NUM_HF)
+        b_wn = _load_weights(w_hh_ptr + 2 * gate, H, 1, H, i_h, m_h, BLOCK_HF, SPLIT_HF, NUM_HF)
     b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
     b_dh = _load_rows(dhn_ptr, H, i_b, m_b, i_h, m_h, False)
     p_sync = sync_ptr + i_bt
@@ -299,31 +300,27 @@ def _gru_bwd_kernel(
         if PHASE_B:
             b_dh_new = _gru_direct(acts_ptr, t, B, H, b_dht, i_b, m_b, i_h, m_h)
             if LOCAL:
-                b_dh_new += _mm(b_dgr, b_wr, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
+                b_dh_new += _mm(b_dgr, b_wr[0], BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
                                 DOT_FP32)
-                b_dh_new += _mm(b_dgz, b_wz, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
+                b_dh_new += _mm(b_dgz, b_wz[0], BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
                                 DOT_FP32)
-                b_dh_new += _mm(b_dgn, b_wn, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
+                b_dh_new += _mm(b_dgn, b_wn[0], BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
                                 DOT_FP32)
-            elif not STEPWISE:
-                m_hf = i_hf < H
-                b_dh_new += _mm(_load_step(dgh_ptr, t, B, 3 * H, i_b, m_b, i_hf, m_hf, True),
-                                b_wr, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION, DOT_FP32)
-                b_dh_new += _mm(_load_step(dgh_ptr + H, t, B, 3 * H, i_b, m_b, i_hf, m_hf, True),
-                                b_wz, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION, DOT_FP32)
-                b_dh_new += _mm(_load_step(dgh_ptr + 2 * H, t, B, 3 * H, i_b, m_b, i_hf, m_hf,
-                                           True), b_wn, BLOCK_B, BLOCK_HF, SPLIT_HF,
-                                INPUT_PRECISION, DOT_FP32)
             else:
-                for k0 in range(0, H, BLOCK_HF):
-                    m_kc = k0 + i_hf < H
-                    for g in range(3):
-                        b_dg = _load_step(dgh_ptr + g * H, t, B, 3 * H, i_b, m_b, k0 + i_hf, m_kc,
-                                          True)
-                        b_w = _load_weight(w_hh_ptr + g * gate + k0 * H, H, 1, H - k0, i_h, m_h,
-                                           BLOCK_HF, SPLIT_HF)
-                        b_dh_new += _mm(b_dg, b_w, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
-                                        DOT_FP32)
+                for c in tl.static_range(NUM_HF):
+                    i_kc = c * BLOCK_HF + i_hf
+                    m_kc = i_kc < H
+                    b_dg = _load_step(dgh_ptr, t, B, 3 * H, i_b, m_b, i_kc, m_kc, True)
+                    b_dh_new += _chunk_mm(b_dg, b_wr, c, w_hh_ptr, H, 1, H, i_h, m_h, BLOCK_B,
+                                          BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION, DOT_FP32)
+                    b_dg = _load_step(dgh_ptr + H, t, B, 3 * H, i_b, m_b, i_kc, m_kc, True)
+                    b_dh_new += _chunk_mm(b_dg, b_wz, c, w_hh_ptr + gate, H, 1, H, i_h, m_h,
+                                          BLOCK_B, BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION,
+                                          DOT_FP32)
+                    b_dg = _load_step(dgh_ptr + 2 * H, t, B, 3 * H, i_b, m_b, i_kc, m_kc, True)
+                    b_dh_new += _chunk_mm(b_dg, b_wn, c, w_hh_ptr + 2 * gate, H, 1, H, i_h, m_h,
+                                          BLOCK_B, BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION,
+                                          DOT_FP32)
             b_dh_new = tl.where(m_h[None, :], b_dh_new, 0.0)
             b_dh = _keep_finished(m_valid, b_dh_new, b_dh, HAS_LENGTHS)
     if PHASE_B:

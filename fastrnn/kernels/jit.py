@@ -117,11 +117,10 @@ def _store_step(out_ptr, t, B, N, i_b, m_b, i_n, m_n, b_x, m_valid):
 
 
 @triton.jit
-def _load_step(x_ptr, t, B, N, i_b, m_b, i_n, m_n, SHARED: tl.constexpr):
-    """(BLOCK_B, BLOCK_N) fp32 columns i_n of step t of x_ptr (T, B, N). SHARED: the values were
-    written by other programs of this launch, so read them from L2 (`.cg`), never from a stale L1
-    line."""
-    p_x = x_ptr + t.to(tl.int64) * B * N + i_b[:, None] * N + i_n[None, :]
+def _load_rows(x_ptr, N, i_b, m_b, i_n, m_n, SHARED: tl.constexpr):
+    """(BLOCK_B, BLOCK_N) fp32 columns i_n of a (B, N) tensor. SHARED: the values were written by
+    other programs of this launch, so read them from L2 (`.cg`), never from a stale L1 line."""
+    p_x = x_ptr + i_b[:, None] * N + i_n[None, :]
     m_x = m_b[:, None] & m_n[None, :]
     if SHARED:
         b_x = tl.load(p_x, mask=m_x, other=0.0, cache_modifier=".cg")
@@ -131,15 +130,9 @@ def _load_step(x_ptr, t, B, N, i_b, m_b, i_n, m_n, SHARED: tl.constexpr):
 
 
 @triton.jit
-def _load_rows(x_ptr, N, i_b, m_b, i_n, m_n, SHARED: tl.constexpr):
-    """(BLOCK_B, BLOCK_N) fp32 columns i_n of a (B, N) tensor; SHARED as in _load_step."""
-    p_x = x_ptr + i_b[:, None] * N + i_n[None, :]
-    m_x = m_b[:, None] & m_n[None, :]
-    if SHARED:
-        b_x = tl.load(p_x, mask=m_x, other=0.0, cache_modifier=".cg")
-    else:
-        b_x = tl.load(p_x, mask=m_x, other=0.0)
-    return b_x.to(tl.float32)
+def _load_step(x_ptr, t, B, N, i_b, m_b, i_n, m_n, SHARED: tl.constexpr):
+    """(BLOCK_B, BLOCK_N) fp32 columns i_n of step t of x_ptr (T, B, N); SHARED as in _load_rows."""
+    return _load_rows(x_ptr + t.to(tl.int64) * B * N, N, i_b, m_b, i_n, m_n, SHARED)
 
 
 @triton.jit
@@ -230,6 +223,42 @@ def _load_weight(w_ptr, stride_k, stride_n, K, i_n, m_n, BLOCK_K: tl.constexpr,
     i_k = i_s[:, None, None] * (BLOCK_K // SPLIT) + i_kk[None, :, None]
     p_w = w_ptr + i_k * stride_k + i_n[None, None, :] * stride_n
     return tl.load(p_w, mask=(i_k < K) & m_n[None, None, :], other=0.0)
+
+
+@triton.jit
+def _load_weights(w_ptr, stride_k, stride_n, K, i_n, m_n, BLOCK_K: tl.constexpr,
+                  SPLIT: tl.constexpr, NUM_K: tl.constexpr):
+    """The weight blocks of a product over K as a tuple of NUM_K chunks of BLOCK_K rows (each a
+    _load_weight block), loaded once and held on chip. Chunks keep K = 768 or 1536 from padding to
+    a power of two, and let the product stage its other operand one chunk at a time."""
+    b_ws = ()
+    for c in tl.static_range(NUM_K):
+        b_ws = b_ws + (_load_weight(w_ptr + c * BLOCK_K * stride_k, stride_k, stride_n,
+                                    K - c * BLOCK_K, i_n, m_n, BLOCK_K, SPLIT),)
+    return b_ws
+
+
+@triton.jit
+def _weight_chunk(b_ws, c: tl.constexpr, w_ptr, stride_k, stride_n, K, i_n, m_n,
+                  BLOCK_K: tl.constexpr, SPLIT: tl.constexpr, STREAM: tl.constexpr):
+    """Chunk c of a product's weights: from the resident tuple b_ws (_load_weights), or, STREAM
+    (stepwise), loaded now from global memory (L2 after the first program)."""
+    if STREAM:
+        b_w = _load_weight(w_ptr + c * BLOCK_K * stride_k, stride_k, stride_n, K - c * BLOCK_K,
+                           i_n, m_n, BLOCK_K, SPLIT)
+    else:
+        b_w = b_ws[c]
+    return b_w
+
+
+@triton.jit
+def _chunk_mm(b_a, b_ws, c: tl.constexpr, w_ptr, stride_k, stride_n, K, i_n, m_n,
+              BLOCK_B: tl.constexpr, BLOCK_K: tl.constexpr, SPLIT: tl.constexpr,
+              STREAM: tl.constexpr, INPUT_PRECISION: tl.constexpr, DOT_FP32: tl.constexpr):
+    """b_a (BLOCK_B, BLOCK_K), the c-th K chunk of a product's other operand, @ the weights' chunk
+    c (_weight_chunk): (BLOCK_B, N) in fp32."""
+    b_w = _weight_chunk(b_ws, c, w_ptr, stride_k, stride_n, K, i_n, m_n, BLOCK_K, SPLIT, STREAM)
+    return _mm(b_a, b_w, BLOCK_B, BLOCK_K, SPLIT, INPUT_PRECISION, DOT_FP32)
 
 
 @triton.jit

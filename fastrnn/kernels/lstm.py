@@ -39,11 +39,12 @@ import triton.language as tl
 from fastrnn.kernels import forms, launch
 from fastrnn.kernels.jit import (
     _add_dout,
+    _chunk_mm,
     _keep_finished,
     _load_previous_state,
     _load_rows,
     _load_step,
-    _load_weight,
+    _load_weights,
     _mm,
     _program_tile,
     _row_lengths,
@@ -199,8 +200,10 @@ def _lstm_fwd_kernel(
     BLOCK_H: tl.constexpr,
     BLOCK_O: tl.constexpr,
     BLOCK_HF: tl.constexpr,
-    BLOCK_K: tl.constexpr,
+    NUM_HF: tl.constexpr,
     SPLIT_HF: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    NUM_K: tl.constexpr,
     SPLIT_K: tl.constexpr,
     NUM_HT: tl.constexpr,
     LOCAL: tl.constexpr,
@@ -216,16 +219,18 @@ def _lstm_fwd_kernel(
     i_k = tl.arange(0, BLOCK_K)
     i_hf = tl.arange(0, BLOCK_HF)
     gate = H * H_OUT  # distance between the gates' rows of W_hh
-    # Resident weights, loaded once: W_g^T slices over K = H_out and W_hr^T over K = H, so every
-    # product is state (BLOCK_B rows, M >= 16) @ weights. Stepwise streams them per K chunk.
-    if not STEPWISE:
-        if PHASE_A:
-            b_wi = _load_weight(w_hh_ptr, 1, H_OUT, H_OUT, i_h, m_h, BLOCK_K, SPLIT_K)
-            b_wf = _load_weight(w_hh_ptr + gate, 1, H_OUT, H_OUT, i_h, m_h, BLOCK_K, SPLIT_K)
-            b_wg = _load_weight(w_hh_ptr + 2 * gate, 1, H_OUT, H_OUT, i_h, m_h, BLOCK_K, SPLIT_K)
-            b_wo = _load_weight(w_hh_ptr + 3 * gate, 1, H_OUT, H_OUT, i_h, m_h, BLOCK_K, SPLIT_K)
-        if HAS_PROJ and PHASE_B:
-            b_wr = _load_weight(w_hr_ptr, 1, H, H, i_o, m_o, BLOCK_HF, SPLIT_HF)
+    # Resident weights, loaded once in K chunks: W_g^T slices over K = H_out and W_hr^T over K = H,
+    # so every product is state (BLOCK_B rows, M >= 16) @ weights. Stepwise streams the chunks.
+    b_wi, b_wf, b_wg, b_wo, b_wr = (), (), (), (), ()
+    if PHASE_A and not STEPWISE:
+        b_wi = _load_weights(w_hh_ptr, 1, H_OUT, H_OUT, i_h, m_h, BLOCK_K, SPLIT_K, NUM_K)
+        b_wf = _load_weights(w_hh_ptr + gate, 1, H_OUT, H_OUT, i_h, m_h, BLOCK_K, SPLIT_K, NUM_K)
+        b_wg = _load_weights(w_hh_ptr + 2 * gate, 1, H_OUT, H_OUT, i_h, m_h, BLOCK_K, SPLIT_K,
+                             NUM_K)
+        b_wo = _load_weights(w_hh_ptr + 3 * gate, 1, H_OUT, H_OUT, i_h, m_h, BLOCK_K, SPLIT_K,
+                             NUM_K)
+    if HAS_PROJ and PHASE_B and not STEPWISE:
+        b_wr = _load_weights(w_hr_ptr, 1, H, H, i_o, m_o, BLOCK_HF, SPLIT_HF, NUM_HF)
     b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
     if PHASE_A:
         b_c = _load_rows(cin_ptr, H, i_b, m_b, i_h, m_h, False)
@@ -238,38 +243,31 @@ def _lstm_fwd_kernel(
         t, t_prev = _step_time(s, T, REVERSE, False)
         m_valid = _valid_rows(b_len, t, m_b, HAS_LENGTHS)
         if PHASE_A:
-            if not STEPWISE:
-                if LOCAL:
-                    b_a = b_h
-                else:
-                    b_a = _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, H_OUT, i_b, m_b,
-                                               b_len, i_k, i_k < H_OUT, HAS_LENGTHS)
-                b_gi = _mm(b_a, b_wi, BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
-                b_gf = _mm(b_a, b_wf, BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
-                b_gg = _mm(b_a, b_wg, BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
-                b_go = _mm(b_a, b_wo, BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
+            if LOCAL:
+                b_gi = _mm(b_h, b_wi[0], BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
+                b_gf = _mm(b_h, b_wf[0], BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
+                b_gg = _mm(b_h, b_wg[0], BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
+                b_go = _mm(b_h, b_wo[0], BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
             else:
                 b_gi = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
                 b_gf = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
                 b_gg = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
                 b_go = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
-                for k0 in range(0, H_OUT, BLOCK_K):
+                for c in tl.static_range(NUM_K):
                     b_a = _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, H_OUT, i_b, m_b,
-                                               b_len, k0 + i_k, k0 + i_k < H_OUT, HAS_LENGTHS)
-                    p_w = w_hh_ptr + k0
-                    k_left = H_OUT - k0
-                    b_gi += _mm(b_a, _load_weight(p_w, 1, H_OUT, k_left, i_h, m_h, BLOCK_K,
-                                                  SPLIT_K), BLOCK_B, BLOCK_K, SPLIT_K,
-                                INPUT_PRECISION, DOT_FP32)
-                    b_gf += _mm(b_a, _load_weight(p_w + gate, 1, H_OUT, k_left, i_h, m_h, BLOCK_K,
-                                                  SPLIT_K), BLOCK_B, BLOCK_K, SPLIT_K,
-                                INPUT_PRECISION, DOT_FP32)
-                    b_gg += _mm(b_a, _load_weight(p_w + 2 * gate, 1, H_OUT, k_left, i_h, m_h,
-                                                  BLOCK_K, SPLIT_K), BLOCK_B, BLOCK_K, SPLIT_K,
-                                INPUT_PRECISION, DOT_FP32)
-                    b_go += _mm(b_a, _load_weight(p_w + 3 * gate, 1, H_OUT, k_left, i_h, m_h,
-                                                  BLOCK_K, SPLIT_K), BLOCK_B, BLOCK_K, SPLIT_K,
-                                INPUT_PRECISION, DOT_FP32)
+                                               b_len, c * BLOCK_K + i_k, c * BLOCK_K + i_k < H_OUT,
+                                               HAS_LENGTHS)
+                    b_gi += _chunk_mm(b_a, b_wi, c, w_hh_ptr, 1, H_OUT, H_OUT, i_h, m_h, BLOCK_B,
+                                      BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION, DOT_FP32)
+                    b_gf += _chunk_mm(b_a, b_wf, c, w_hh_ptr + gate, 1, H_OUT, H_OUT, i_h, m_h,
+                                      BLOCK_B, BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION,
+                                      DOT_FP32)
+                    b_gg += _chunk_mm(b_a, b_wg, c, w_hh_ptr + 2 * gate, 1, H_OUT, H_OUT, i_h, m_h,
+                                      BLOCK_B, BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION,
+                                      DOT_FP32)
+                    b_go += _chunk_mm(b_a, b_wo, c, w_hh_ptr + 3 * gate, 1, H_OUT, H_OUT, i_h, m_h,
+                                      BLOCK_B, BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION,
+                                      DOT_FP32)
             b_c, b_hp = _lstm_cell_fwd(gx_ptr, acts_ptr, cs_ptr, t, B, H, b_gi, b_gf, b_gg, b_go,
                                        b_c, i_b, m_b, i_h, m_h, m_valid, STORE_ACTS)
             if HAS_PROJ:
@@ -281,21 +279,17 @@ def _lstm_fwd_kernel(
         if HAS_PROJ:
             barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, JITTER)
             if PHASE_B:
-                if not STEPWISE:
-                    if LOCAL:
-                        b_a = b_hp
-                    else:
-                        b_a = _load_rows(hp_ptr, H, i_b, m_b, i_hf, i_hf < H, True)
-                    b_h_new = _mm(b_a, b_wr, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
+                if LOCAL:
+                    b_h_new = _mm(b_hp, b_wr[0], BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
                                   DOT_FP32)
                 else:
                     b_h_new = tl.zeros((BLOCK_B, BLOCK_O), dtype=tl.float32)
-                    for k0 in range(0, H, BLOCK_HF):
-                        b_a = _load_rows(hp_ptr, H, i_b, m_b, k0 + i_hf, k0 + i_hf < H, True)
-                        b_w = _load_weight(w_hr_ptr + k0, 1, H, H - k0, i_o, m_o, BLOCK_HF,
-                                           SPLIT_HF)
-                        b_h_new += _mm(b_a, b_w, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
-                                       DOT_FP32)
+                    for c in tl.static_range(NUM_HF):
+                        b_a = _load_rows(hp_ptr, H, i_b, m_b, c * BLOCK_HF + i_hf,
+                                         c * BLOCK_HF + i_hf < H, True)
+                        b_h_new += _chunk_mm(b_a, b_wr, c, w_hr_ptr, 1, H, H, i_o, m_o, BLOCK_B,
+                                             BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION,
+                                             DOT_FP32)
                 b_h_new = tl.where(m_o[None, :], b_h_new, 0.0)
                 _store_step(out_ptr, t, B, H_OUT, i_b, m_b, i_o, m_o, b_h_new, m_valid)
                 b_h = _keep_finished(m_valid, b_h_new, b_h, HAS_LENGTHS)
@@ -339,8 +333,10 @@ def _lstm_bwd_kernel(
     BLOCK_H: tl.constexpr,
     BLOCK_O: tl.constexpr,
     BLOCK_HF: tl.constexpr,
-    BLOCK_K: tl.constexpr,
+    NUM_HF: tl.constexpr,
     SPLIT_HF: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    NUM_K: tl.constexpr,
     SPLIT_K: tl.constexpr,
     NUM_HT: tl.constexpr,
     LOCAL: tl.constexpr,
@@ -356,16 +352,18 @@ def _lstm_bwd_kernel(
     i_k = tl.arange(0, BLOCK_K)
     i_hf = tl.arange(0, BLOCK_HF)
     gate = H * H_OUT  # distance between the gates' rows of W_hh
-    # Resident weights: W_hr[:, own units] over K = P and W_g[:, own columns] over K = H, so
-    # dhp = dh @ W_hr and dh_{t-1} = sum_g dgates_g @ W_g. Stepwise streams them per K chunk.
-    if not STEPWISE:
-        if HAS_PROJ and PHASE_A:
-            b_wr = _load_weight(w_hr_ptr, H, 1, H_OUT, i_h, m_h, BLOCK_K, SPLIT_K)
-        if PHASE_B:
-            b_wi = _load_weight(w_hh_ptr, H_OUT, 1, H, i_o, m_o, BLOCK_HF, SPLIT_HF)
-            b_wf = _load_weight(w_hh_ptr + gate, H_OUT, 1, H, i_o, m_o, BLOCK_HF, SPLIT_HF)
-            b_wg = _load_weight(w_hh_ptr + 2 * gate, H_OUT, 1, H, i_o, m_o, BLOCK_HF, SPLIT_HF)
-            b_wo = _load_weight(w_hh_ptr + 3 * gate, H_OUT, 1, H, i_o, m_o, BLOCK_HF, SPLIT_HF)
+    # Resident weights in K chunks: W_hr[:, own units] over K = P and W_g[:, own columns] over
+    # K = H, so dhp = dh @ W_hr and dh_{t-1} = sum_g dgates_g @ W_g. Stepwise streams the chunks.
+    b_wr, b_wi, b_wf, b_wg, b_wo = (), (), (), (), ()
+    if HAS_PROJ and PHASE_A and not STEPWISE:
+        b_wr = _load_weights(w_hr_ptr, H, 1, H_OUT, i_h, m_h, BLOCK_K, SPLIT_K, NUM_K)
+    if PHASE_B and not STEPWISE:
+        b_wi = _load_weights(w_hh_ptr, H_OUT, 1, H, i_o, m_o, BLOCK_HF, SPLIT_HF, NUM_HF)
+        b_wf = _load_weights(w_hh_ptr + gate, H_OUT, 1, H, i_o, m_o, BLOCK_HF, SPLIT_HF, NUM_HF)
+        b_wg = _load_weights(w_hh_ptr + 2 * gate, H_OUT, 1, H, i_o, m_o, BLOCK_HF, SPLIT_HF,
+                             NUM_HF)
+        b_wo = _load_weights(w_hh_ptr + 3 * gate, H_OUT, 1, H, i_o, m_o, BLOCK_HF, SPLIT_HF,
+                             NUM_HF)
     b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
     if PHASE_A:
         b_dc = _load_rows(dcn_ptr, H, i_b, m_b, i_h, m_h, False)
@@ -383,56 +381,49 @@ def _lstm_bwd_kernel(
             elif LOCAL:
                 b_dht = _add_dout(b_dh, dout_ptr, t, B, H_OUT, i_b, m_b, i_o, m_o)
                 _store_step(dhr_ptr, t, B, H_OUT, i_b, m_b, i_o, m_o, b_dht, m_valid)
-                b_dhp = _mm(b_dht, b_wr, BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
-            elif not STEPWISE:
-                b_dht = _load_rows(dex_ptr, H_OUT, i_b, m_b, i_k, i_k < H_OUT, True)
-                b_dht = _add_dout(b_dht, dout_ptr, t, B, H_OUT, i_b, m_b, i_k, i_k < H_OUT)
-                b_dhp = _mm(b_dht, b_wr, BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
+                b_dhp = _mm(b_dht, b_wr[0], BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
             else:
                 b_dhp = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
-                for k0 in range(0, H_OUT, BLOCK_K):
-                    m_kc = k0 + i_k < H_OUT
-                    b_dht = _load_rows(dex_ptr, H_OUT, i_b, m_b, k0 + i_k, m_kc, True)
-                    b_dht = _add_dout(b_dht, dout_ptr, t, B, H_OUT, i_b, m_b, k0 + i_k, m_kc)
-                    b_w = _load_weight(w_hr_ptr + k0 * H, H, 1, H_OUT - k0, i_h, m_h, BLOCK_K,
-                                       SPLIT_K)
-                    b_dhp += _mm(b_dht, b_w, BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
+                for c in tl.static_range(NUM_K):
+                    i_kc = c * BLOCK_K + i_k
+                    b_dht = _load_rows(dex_ptr, H_OUT, i_b, m_b, i_kc, i_kc < H_OUT, True)
+                    b_dht = _add_dout(b_dht, dout_ptr, t, B, H_OUT, i_b, m_b, i_kc, i_kc < H_OUT)
+                    b_dhp += _chunk_mm(b_dht, b_wr, c, w_hr_ptr, H, 1, H_OUT, i_h, m_h, BLOCK_B,
+                                       BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION, DOT_FP32)
             b_dgi, b_dgf, b_dgg, b_dgo, b_dc = _lstm_cell_bwd(
                 acts_ptr, cs_ptr, c0_ptr, dgx_ptr, t, t_prev, T, B, H, b_dhp, b_dc, i_b, m_b, i_h,
                 m_h, m_valid)
             barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, JITTER)
         if PHASE_B:
             if LOCAL:
-                b_dh_new = _mm(b_dgi, b_wi, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION, DOT_FP32)
-                b_dh_new += _mm(b_dgf, b_wf, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
+                b_dh_new = _mm(b_dgi, b_wi[0], BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
+                               DOT_FP32)
+                b_dh_new += _mm(b_dgf, b_wf[0], BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
                                 DOT_FP32)
-                b_dh_new += _mm(b_dgg, b_wg, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
+                b_dh_new += _mm(b_dgg, b_wg[0], BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
                                 DOT_FP32)
-                b_dh_new += _mm(b_dgo, b_wo, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
+                b_dh_new += _mm(b_dgo, b_wo[0], BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
                                 DOT_FP32)
-            elif not STEPWISE:
-                m_hf = i_hf < H
-                b_dh_new = _mm(_load_step(dgx_ptr, t, B, 4 * H, i_b, m_b, i_hf, m_hf, True),
-                               b_wi, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION, DOT_FP32)
-                b_dh_new += _mm(_load_step(dgx_ptr + H, t, B, 4 * H, i_b, m_b, i_hf, m_hf, True),
-                                b_wf, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION, DOT_FP32)
-                b_dh_new += _mm(_load_step(dgx_ptr + 2 * H, t, B, 4 * H, i_b, m_b, i_hf, m_hf,
-                                           True), b_wg, BLOCK_B, BLOCK_HF, SPLIT_HF,
-                                INPUT_PRECISION, DOT_FP32)
-                b_dh_new += _mm(_load_step(dgx_ptr + 3 * H, t, B, 4 * H, i_b, m_b, i_hf, m_hf,
-                                           True), b_wo, BLOCK_B, BLOCK_HF, SPLIT_HF,
-                                INPUT_PRECISION, DOT_FP32)
             else:
                 b_dh_new = tl.zeros((BLOCK_B, BLOCK_O), dtype=tl.float32)
-                for k0 in range(0, H, BLOCK_HF):
-                    m_kc = k0 + i_hf < H
-                    for g in range(4):
-                        b_dg = _load_step(dgx_ptr + g * H, t, B, 4 * H, i_b, m_b, k0 + i_hf, m_kc,
-                                          True)
-                        b_w = _load_weight(w_hh_ptr + g * gate + k0 * H_OUT, H_OUT, 1, H - k0,
-                                           i_o, m_o, BLOCK_HF, SPLIT_HF)
-                        b_dh_new += _mm(b_dg, b_w, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
-                                        DOT_FP32)
+                for c in tl.static_range(NUM_HF):
+                    i_kc = c * BLOCK_HF + i_hf
+                    m_kc = i_kc < H
+                    b_dg = _load_step(dgx_ptr, t, B, 4 * H, i_b, m_b, i_kc, m_kc, True)
+                    b_dh_new += _chunk_mm(b_dg, b_wi, c, w_hh_ptr, H_OUT, 1, H, i_o, m_o, BLOCK_B,
+                                          BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION, DOT_FP32)
+                    b_dg = _load_step(dgx_ptr + H, t, B, 4 * H, i_b, m_b, i_kc, m_kc, True)
+                    b_dh_new += _chunk_mm(b_dg, b_wf, c, w_hh_ptr + gate, H_OUT, 1, H, i_o, m_o,
+                                          BLOCK_B, BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION,
+                                          DOT_FP32)
+                    b_dg = _load_step(dgx_ptr + 2 * H, t, B, 4 * H, i_b, m_b, i_kc, m_kc, True)
+                    b_dh_new += _chunk_mm(b_dg, b_wg, c, w_hh_ptr + 2 * gate, H_OUT, 1, H, i_o,
+                                          m_o, BLOCK_B, BLOCK_HF, SPLIT_HF, STEPWISE,
+                                          INPUT_PRECISION, DOT_FP32)
+                    b_dg = _load_step(dgx_ptr + 3 * H, t, B, 4 * H, i_b, m_b, i_kc, m_kc, True)
+                    b_dh_new += _chunk_mm(b_dg, b_wo, c, w_hh_ptr + 3 * gate, H_OUT, 1, H, i_o,
+                                          m_o, BLOCK_B, BLOCK_HF, SPLIT_HF, STEPWISE,
+                                          INPUT_PRECISION, DOT_FP32)
             b_dh_new = tl.where(m_o[None, :], b_dh_new, 0.0)
             if HAS_PROJ and not LOCAL:
                 b_dht = _add_dout(b_dh, dout_ptr, t, B, H_OUT, i_b, m_b, i_o, m_o)

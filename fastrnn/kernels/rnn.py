@@ -22,11 +22,12 @@ import triton.language as tl
 from fastrnn.kernels import forms, launch
 from fastrnn.kernels.jit import (
     _add_dout,
+    _chunk_mm,
     _keep_finished,
     _load_previous_state,
     _load_rows,
     _load_step,
-    _load_weight,
+    _load_weights,
     _mm,
     _program_tile,
     _relu,
@@ -112,8 +113,10 @@ def _rnn_fwd_kernel(
     BLOCK_H: tl.constexpr,
     BLOCK_O: tl.constexpr,
     BLOCK_HF: tl.constexpr,
-    BLOCK_K: tl.constexpr,
+    NUM_HF: tl.constexpr,
     SPLIT_HF: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    NUM_K: tl.constexpr,
     SPLIT_K: tl.constexpr,
     NUM_HT: tl.constexpr,
     LOCAL: tl.constexpr,
@@ -124,9 +127,11 @@ def _rnn_fwd_kernel(
     """Forward steps S0 .. S0+STEPS-1."""
     i_bt, i_b, m_b, i_h, m_h, _, _ = _program_tile(B, H, H, BLOCK_B, BLOCK_H, BLOCK_O, NUM_HT)
     i_k = tl.arange(0, BLOCK_K)
-    # Resident W_hh^T slice over K = H: h (BLOCK_B rows, M >= 16) @ W^T. Stepwise streams it.
+    # Resident W_hh^T slice over K = H in chunks: h (BLOCK_B rows, M >= 16) @ W^T. Stepwise
+    # streams the chunks.
+    b_w = ()
     if not STEPWISE:
-        b_w = _load_weight(w_hh_ptr, 1, H, H, i_h, m_h, BLOCK_K, SPLIT_K)
+        b_w = _load_weights(w_hh_ptr, 1, H, H, i_h, m_h, BLOCK_K, SPLIT_K, NUM_K)
     b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
     b_h = _load_rows(hin_ptr, H, i_b, m_b, i_h, m_h, False)
     p_sync = sync_ptr + i_bt
@@ -134,20 +139,15 @@ def _rnn_fwd_kernel(
     for s in range(S0, S0 + STEPS):
         t, t_prev = _step_time(s, T, REVERSE, False)
         m_valid = _valid_rows(b_len, t, m_b, HAS_LENGTHS)
-        if not STEPWISE:
-            if LOCAL:
-                b_a = b_h
-            else:
-                b_a = _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, H, i_b, m_b, b_len, i_k,
-                                           i_k < H, HAS_LENGTHS)
-            b_gh = _mm(b_a, b_w, BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
+        if LOCAL:
+            b_gh = _mm(b_h, b_w[0], BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
         else:
             b_gh = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
-            for k0 in range(0, H, BLOCK_K):
+            for c in tl.static_range(NUM_K):
                 b_a = _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, H, i_b, m_b, b_len,
-                                           k0 + i_k, k0 + i_k < H, HAS_LENGTHS)
-                b_w = _load_weight(w_hh_ptr + k0, 1, H, H - k0, i_h, m_h, BLOCK_K, SPLIT_K)
-                b_gh += _mm(b_a, b_w, BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
+                                           c * BLOCK_K + i_k, c * BLOCK_K + i_k < H, HAS_LENGTHS)
+                b_gh += _chunk_mm(b_a, b_w, c, w_hh_ptr, 1, H, H, i_h, m_h, BLOCK_B, BLOCK_K,
+                                  SPLIT_K, STEPWISE, INPUT_PRECISION, DOT_FP32)
         b_h_new = _rnn_cell_fwd(gx_ptr, t, B, H, b_gh, i_b, m_b, i_h, m_h, RELU)
         _store_step(out_ptr, t, B, H, i_b, m_b, i_h, m_h, b_h_new, m_valid)
         b_h = _keep_finished(m_valid, b_h_new, b_h, HAS_LENGTHS)
@@ -180,8 +180,10 @@ def _rnn_bwd_kernel(
     BLOCK_H: tl.constexpr,
     BLOCK_O: tl.constexpr,
     BLOCK_HF: tl.constexpr,
-    BLOCK_K: tl.constexpr,
+    NUM_HF: tl.constexpr,
     SPLIT_HF: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    NUM_K: tl.constexpr,
     SPLIT_K: tl.constexpr,
     NUM_HT: tl.constexpr,
     LOCAL: tl.constexpr,
@@ -194,9 +196,11 @@ def _rnn_bwd_kernel(
     """Backward steps S0 .. S0+STEPS-1 in backward order (phases PHASE_A and PHASE_B of each)."""
     i_bt, i_b, m_b, i_h, m_h, _, _ = _program_tile(B, H, H, BLOCK_B, BLOCK_H, BLOCK_O, NUM_HT)
     i_hf = tl.arange(0, BLOCK_HF)
-    # Resident W_hh[:, own units] over K = H: dh_{t-1} = dpre @ W_hh. Stepwise streams it.
+    # Resident W_hh[:, own units] over K = H in chunks: dh_{t-1} = dpre @ W_hh. Stepwise streams
+    # the chunks.
+    b_w = ()
     if PHASE_B and not STEPWISE:
-        b_w = _load_weight(w_hh_ptr, H, 1, H, i_h, m_h, BLOCK_HF, SPLIT_HF)
+        b_w = _load_weights(w_hh_ptr, H, 1, H, i_h, m_h, BLOCK_HF, SPLIT_HF, NUM_HF)
     b_len = _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS)
     b_dh = _load_rows(dhn_ptr, H, i_b, m_b, i_h, m_h, False)
     p_sync = sync_ptr + i_bt
@@ -210,20 +214,16 @@ def _rnn_bwd_kernel(
                                    RELU)
             barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, JITTER)
         if PHASE_B:
-            if not STEPWISE:
-                if LOCAL:
-                    b_a = b_dpre
-                else:
-                    b_a = _load_step(dgx_ptr, t, B, H, i_b, m_b, i_hf, i_hf < H, True)
-                b_dh_new = _mm(b_a, b_w, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION, DOT_FP32)
+            if LOCAL:
+                b_dh_new = _mm(b_dpre, b_w[0], BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
+                               DOT_FP32)
             else:
                 b_dh_new = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
-                for k0 in range(0, H, BLOCK_HF):
-                    b_a = _load_step(dgx_ptr, t, B, H, i_b, m_b, k0 + i_hf, k0 + i_hf < H, True)
-                    b_w = _load_weight(w_hh_ptr + k0 * H, H, 1, H - k0, i_h, m_h, BLOCK_HF,
-                                       SPLIT_HF)
-                    b_dh_new += _mm(b_a, b_w, BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
-                                    DOT_FP32)
+                for c in tl.static_range(NUM_HF):
+                    i_kc = c * BLOCK_HF + i_hf
+                    b_a = _load_step(dgx_ptr, t, B, H, i_b, m_b, i_kc, i_kc < H, True)
+                    b_dh_new += _chunk_mm(b_a, b_w, c, w_hh_ptr, H, 1, H, i_h, m_h, BLOCK_B,
+                                          BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION, DOT_FP32)
             b_dh_new = tl.where(m_h[None, :], b_dh_new, 0.0)
             b_dh = _keep_finished(m_valid, b_dh_new, b_dh, HAS_LENGTHS)
     if PHASE_B:
