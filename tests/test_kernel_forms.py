@@ -50,6 +50,10 @@ def test_plans_on_an_h100():
     big_batch = _plan("lstm", 1024, 128)
     assert (big_batch.form, big_batch.batch_tiles, big_batch.block_b) == ("cooperative", 2, 64)
     assert _plan("lstm", 1536, 128).form == "stepwise"
+    # A hidden size that is not a multiple of 16 keeps 16-row batch tiles (forms._aligned).
+    assert _plan("lstm", 1000, 16).form == "cooperative"
+    assert _plan("lstm", 1000, 128).form == "stepwise"
+    assert _plan("lstm", 1000, 128).block_b == 16
     assert _plan("lstm", 2048, 16).form == "stepwise"
     # IEEE fp32: one program's products spill past K = 64; split in 64-slabs they hold up to the
     # shared memory (fp32 weights are twice as large).

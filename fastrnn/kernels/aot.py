@@ -7,10 +7,10 @@ sizes of every cell, pass and form, through Triton's real pipeline down to a cub
 with triton), and prints registers, spills and shared memory per kernel. It needs triton's NVIDIA
 backend but no driver and no GPU.
 
-Each configuration compiles twice: `generic` (no argument attributes) and `aligned`, the way the
-runtime specialises a launch with 16-byte-aligned pointers and sizes divisible by 16 (torch's
-allocations and the benchmark sizes). Alignment turns on vectorised and asynchronous copies, which
-can change registers and shared memory: `aligned` is what runs.
+Each configuration compiles twice the way the runtime specialises a launch: `aligned`, with
+16-byte-aligned pointers (torch's allocations always are) and sizes divisible by 16 (the benchmark
+sizes), and `odd`, with aligned pointers but sizes that are not (H = 1000, say). Alignment turns
+on vectorised and asynchronous copies, which changes registers and shared memory.
 
 Run with TRITON_INTERPRET unset (under the interpreter `@triton.jit` builds interpreted functions):
     python -m fastrnn.kernels.aot [--arch 90] [--quick] [--ptx DIR]
@@ -82,7 +82,7 @@ def _shapes(quick):
             yield cell, 512, 0, 64, fp16, "cooperative"
             yield cell, 768, 0, 16, fp32, "cooperative"
             yield cell, 1024, 0, 16, fp32, "stepwise"
-        yield cell, 4096, 0, 16, bf16, "stepwise"
+        yield cell, 2048, 0, 16, bf16, "stepwise"
     yield "lstm", 96, 48, 16, bf16, "persistent"
     yield "lstm", 1024, 512, 16, bf16, "cooperative"
     yield "lstm", 2048, 1024, 16, bf16, "stepwise"
@@ -145,14 +145,15 @@ def _signature(config, fn, constexprs):
     return signature
 
 
-def _aligned_attrs(config, fn, signature):
-    """The runtime's specialisation: 16-byte-aligned pointers, sizes divisible by 16."""
+def _attrs(config, fn, signature, aligned_sizes):
+    """The runtime's specialisation: 16-byte-aligned pointers, and (aligned_sizes) B, H, H_out
+    divisible by 16 where the configuration's sizes are."""
     sizes = {"B": config.shape.batch, "H": config.shape.hidden, "H_OUT": config.shape.h_out}
     attrs = {}
     for index, arg in enumerate(fn.arg_names):
         kind = signature[arg]
-        aligned = kind.startswith("*") or (arg in ALIGNED_SCALARS and sizes[arg] % 16 == 0)
-        if kind != "constexpr" and aligned:
+        divisible = aligned_sizes and arg in ALIGNED_SCALARS and sizes[arg] % 16 == 0
+        if kind != "constexpr" and (kind.startswith("*") or divisible):
             attrs[(index,)] = [["tt.divisibility", 16]]
     return attrs
 
@@ -176,7 +177,8 @@ def _ptxas_report(ptx, arch):
 
 
 def compile_config(config, arch=90, aligned=True):
-    """Compile one configuration; returns (compiled kernel, registers, spill bytes)."""
+    """Compile one configuration (`aligned` sizes, else `odd` ones); returns (compiled kernel,
+    registers, spill bytes)."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -184,7 +186,7 @@ def compile_config(config, arch=90, aligned=True):
     fn = _kernel(config.cell, config.pass_name)
     constexprs, warps = _constexprs(config, fn)
     signature = _signature(config, fn, constexprs)
-    attrs = _aligned_attrs(config, fn, signature) if aligned else None
+    attrs = _attrs(config, fn, signature, aligned)
     source = ASTSource(fn=fn, signature=signature,
                        constexprs={(fn.arg_names.index(k),): v for k, v in constexprs.items()},
                        attrs=attrs)
@@ -205,16 +207,17 @@ def check(config, registers, spills, shared):
 
 
 def compile_all(arch=90, quick=False, out=sys.stdout, only=None, ptx_dir=None):
-    """Compile every configuration (or only the one at index `only`) generic and aligned; returns
-    the number of failures."""
+    """Compile every configuration (or only the one at index `only`) with odd and aligned sizes;
+    returns the number of failures."""
     failures = 0
     for index, config in enumerate(configs(quick)):
         if only is not None and index != only:
             continue
         fields = []
         bad = []
-        for aligned in (False, True):
-            variant = "aligned" if aligned else "generic"
+        # Odd sizes plan 16-row batch tiles only (forms._aligned): other tiles never run them.
+        for aligned in (False, True) if config.plan.block_b == 16 else (True,):
+            variant = "aligned" if aligned else "odd"
             try:
                 compiled, registers, spills = compile_config(config, arch, aligned)
             except Exception as error:  # report every kernel, then fail once

@@ -61,8 +61,9 @@ BLOCK_H_CHOICES = (16, 32, 64, 128)
 # K extent a cooperative product stages at once: weights stay on chip as chunks of it (so K = 768
 # or 1536 is not padded to a power of two) and the exchanged state is staged one chunk at a time.
 COOPERATIVE_K_CHUNK = 256
-# The same for stepwise programs, which stream their weight chunks from L2.
-STEPWISE_MAX_K = 512
+# The same for stepwise programs of their own tiling, which stream their weight chunks from L2
+# (with 8 warps and 16-row tiles, larger chunks spill kilobytes at H = 4096 in the aot report).
+STEPWISE_MAX_K = 256
 # Polls of a grid barrier before a program gives up (about a second on an H100): generous enough
 # for a preempted context, short enough that a broken launch returns instead of hanging the GPU.
 SPIN_LIMIT = 1 << 21
@@ -252,6 +253,14 @@ class Plan:
                 f"BLOCK_H={self.block_h} BLOCK_O={self.block_o} warps={self.num_warps}")
 
 
+def _aligned(shape):
+    """H and H_out are multiples of 16, so the runtime's specialisation vectorises the state rows.
+    With other sizes every element of a staged operand gets its own address and predicate: tiles
+    of 32 or 64 rows then spill kilobytes (`python -m fastrnn.kernels.aot`, odd sizes), 16 rows
+    do not."""
+    return shape.hidden % 16 == 0 and shape.h_out % 16 == 0
+
+
 def _warps(weight_bytes, dtype):
     """Warps of a program holding `weight_bytes` of weights on chip: 4 up to 32 KiB, else 8 (the
     cooperative prototype compiled without spills so at H = 256..1024, kernel-notes); IEEE fp32
@@ -303,7 +312,7 @@ def _cooperative_tiles(shape, facts):
     """(Plan, None) of the best cooperative tiling on `facts`, or (None, why there is none)."""
     budget = facts.shared_memory - SHARED_RESERVE
     best = None
-    for block_b in BLOCK_B_CHOICES:
+    for block_b in BLOCK_B_CHOICES if _aligned(shape) else BLOCK_B_CHOICES[:1]:
         if block_b > max(16, pad(shape.batch)):
             break
         for block_h in BLOCK_H_CHOICES:
@@ -351,13 +360,13 @@ def _stepwise(shape, facts, reason):
             tiles, _ = _cooperative_tiles(shape, dataclasses.replace(facts, sm_count=limit))
             if tiles is not None:
                 return dataclasses.replace(tiles, form="stepwise", reason=reason)
-    block_b = min(64, max(16, pad(shape.batch)))
+    block_b = min(64, max(16, pad(shape.batch))) if _aligned(shape) else 16
     hidden_tiles = triton.cdiv(shape.hidden, 16)
     block_o = max(16, pad(triton.cdiv(shape.proj, hidden_tiles))) if shape.proj else 16
     chunk = FP32_K_CHUNK if _ieee_fp32(shape.dtype) else STEPWISE_MAX_K
     k_chunk = min(chunk, max(pad(shape.hidden), pad(shape.h_out)))
     return Plan("stepwise", block_b, 16, block_o, hidden_tiles, triton.cdiv(shape.batch, block_b),
-                4, k_chunk, reason)
+                8, k_chunk, reason)
 
 
 _failed = {}

@@ -214,15 +214,17 @@ def _gru_fwd_kernel(
             b_gr = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
             b_gz = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
             b_gn = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
-            for c in tl.static_range(NUM_K):
-                b_a = _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, H, i_b, m_b, b_len,
-                                           c * BLOCK_K + i_k, c * BLOCK_K + i_k < H, HAS_LENGTHS)
-                b_gr += _chunk_mm(b_a, b_wr, c, w_hh_ptr, 1, H, H, i_h, m_h, BLOCK_B, BLOCK_K,
-                                  SPLIT_K, STEPWISE, INPUT_PRECISION, DOT_FP32)
-                b_gz += _chunk_mm(b_a, b_wz, c, w_hh_ptr + gate, 1, H, H, i_h, m_h, BLOCK_B,
-                                  BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION, DOT_FP32)
-                b_gn += _chunk_mm(b_a, b_wn, c, w_hh_ptr + 2 * gate, 1, H, H, i_h, m_h, BLOCK_B,
-                                  BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION, DOT_FP32)
+            for c_dyn in range(NUM_K if STEPWISE else 1):
+                for c_st in tl.static_range(1 if STEPWISE else NUM_K):
+                    c = c_dyn + c_st  # stepwise: a loop over chunks; resident: unrolled
+                    b_a = _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, H, i_b, m_b, b_len,
+                                               c * BLOCK_K + i_k, c * BLOCK_K + i_k < H, HAS_LENGTHS)
+                    b_gr += _chunk_mm(b_a, b_wr, c_st, c, w_hh_ptr, 1, H, H, i_h, m_h, BLOCK_B, BLOCK_K,
+                                      SPLIT_K, STEPWISE, INPUT_PRECISION, DOT_FP32)
+                    b_gz += _chunk_mm(b_a, b_wz, c_st, c, w_hh_ptr + gate, 1, H, H, i_h, m_h, BLOCK_B,
+                                      BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION, DOT_FP32)
+                    b_gn += _chunk_mm(b_a, b_wn, c_st, c, w_hh_ptr + 2 * gate, 1, H, H, i_h, m_h, BLOCK_B,
+                                      BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION, DOT_FP32)
         if HAS_BIAS:
             b_gr += b_br
             b_gz += b_bz
@@ -307,20 +309,22 @@ def _gru_bwd_kernel(
                 b_dh_new += _mm(b_dgn, b_wn[0], BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
                                 DOT_FP32)
             else:
-                for c in tl.static_range(NUM_HF):
-                    i_kc = c * BLOCK_HF + i_hf
-                    m_kc = i_kc < H
-                    b_dg = _load_step(dgh_ptr, t, B, 3 * H, i_b, m_b, i_kc, m_kc, True)
-                    b_dh_new += _chunk_mm(b_dg, b_wr, c, w_hh_ptr, H, 1, H, i_h, m_h, BLOCK_B,
-                                          BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION, DOT_FP32)
-                    b_dg = _load_step(dgh_ptr + H, t, B, 3 * H, i_b, m_b, i_kc, m_kc, True)
-                    b_dh_new += _chunk_mm(b_dg, b_wz, c, w_hh_ptr + gate, H, 1, H, i_h, m_h,
-                                          BLOCK_B, BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION,
-                                          DOT_FP32)
-                    b_dg = _load_step(dgh_ptr + 2 * H, t, B, 3 * H, i_b, m_b, i_kc, m_kc, True)
-                    b_dh_new += _chunk_mm(b_dg, b_wn, c, w_hh_ptr + 2 * gate, H, 1, H, i_h, m_h,
-                                          BLOCK_B, BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION,
-                                          DOT_FP32)
+                for c_dyn in range(NUM_HF if STEPWISE else 1):
+                    for c_st in tl.static_range(1 if STEPWISE else NUM_HF):
+                        c = c_dyn + c_st  # stepwise: a loop over chunks; resident: unrolled
+                        i_kc = c * BLOCK_HF + i_hf
+                        m_kc = i_kc < H
+                        b_dg = _load_step(dgh_ptr, t, B, 3 * H, i_b, m_b, i_kc, m_kc, True)
+                        b_dh_new += _chunk_mm(b_dg, b_wr, c_st, c, w_hh_ptr, H, 1, H, i_h, m_h, BLOCK_B,
+                                              BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION, DOT_FP32)
+                        b_dg = _load_step(dgh_ptr + H, t, B, 3 * H, i_b, m_b, i_kc, m_kc, True)
+                        b_dh_new += _chunk_mm(b_dg, b_wz, c_st, c, w_hh_ptr + gate, H, 1, H, i_h, m_h,
+                                              BLOCK_B, BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION,
+                                              DOT_FP32)
+                        b_dg = _load_step(dgh_ptr + 2 * H, t, B, 3 * H, i_b, m_b, i_kc, m_kc, True)
+                        b_dh_new += _chunk_mm(b_dg, b_wn, c_st, c, w_hh_ptr + 2 * gate, H, 1, H, i_h, m_h,
+                                              BLOCK_B, BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION,
+                                              DOT_FP32)
             b_dh_new = tl.where(m_h[None, :], b_dh_new, 0.0)
             b_dh = _keep_finished(m_valid, b_dh_new, b_dh, HAS_LENGTHS)
     if PHASE_B:

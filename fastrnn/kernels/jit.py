@@ -239,25 +239,31 @@ def _load_weights(w_ptr, stride_k, stride_n, K, i_n, m_n, BLOCK_K: tl.constexpr,
 
 
 @triton.jit
-def _weight_chunk(b_ws, c: tl.constexpr, w_ptr, stride_k, stride_n, K, i_n, m_n,
+def _weight_chunk(b_ws, c_st: tl.constexpr, c, w_ptr, stride_k, stride_n, K, i_n, m_n,
                   BLOCK_K: tl.constexpr, SPLIT: tl.constexpr, STREAM: tl.constexpr):
-    """Chunk c of a product's weights: from the resident tuple b_ws (_load_weights), or, STREAM
-    (stepwise), loaded now from global memory (L2 after the first program)."""
+    """Chunk c of a product's weights: entry c_st of the resident tuple b_ws (_load_weights; then
+    c == c_st), or, STREAM (stepwise), loaded now from global memory (L2 after the first program).
+
+    Stepwise walks the chunks in a real loop (c runtime, c_st 0): unrolled, the compiler stages every
+    chunk's operands at once (260 KiB of shared memory at H = 2048). The resident tuple can only be
+    indexed by a compile-time c_st, so resident products unroll (`python -m fastrnn.kernels.aot`).
+    """
     if STREAM:
         b_w = _load_weight(w_ptr + c * BLOCK_K * stride_k, stride_k, stride_n, K - c * BLOCK_K,
                            i_n, m_n, BLOCK_K, SPLIT)
     else:
-        b_w = b_ws[c]
+        b_w = b_ws[c_st]
     return b_w
 
 
 @triton.jit
-def _chunk_mm(b_a, b_ws, c: tl.constexpr, w_ptr, stride_k, stride_n, K, i_n, m_n,
+def _chunk_mm(b_a, b_ws, c_st: tl.constexpr, c, w_ptr, stride_k, stride_n, K, i_n, m_n,
               BLOCK_B: tl.constexpr, BLOCK_K: tl.constexpr, SPLIT: tl.constexpr,
               STREAM: tl.constexpr, INPUT_PRECISION: tl.constexpr, DOT_FP32: tl.constexpr):
     """b_a (BLOCK_B, BLOCK_K), the c-th K chunk of a product's other operand, @ the weights' chunk
-    c (_weight_chunk): (BLOCK_B, N) in fp32."""
-    b_w = _weight_chunk(b_ws, c, w_ptr, stride_k, stride_n, K, i_n, m_n, BLOCK_K, SPLIT, STREAM)
+    c (_weight_chunk, whose tuple entry is c_st): (BLOCK_B, N) in fp32."""
+    b_w = _weight_chunk(b_ws, c_st, c, w_ptr, stride_k, stride_n, K, i_n, m_n, BLOCK_K, SPLIT,
+                        STREAM)
     return _mm(b_a, b_w, BLOCK_B, BLOCK_K, SPLIT, INPUT_PRECISION, DOT_FP32)
 
 

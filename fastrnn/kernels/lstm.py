@@ -253,21 +253,23 @@ def _lstm_fwd_kernel(
                 b_gf = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
                 b_gg = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
                 b_go = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
-                for c in tl.static_range(NUM_K):
-                    b_a = _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, H_OUT, i_b, m_b,
-                                               b_len, c * BLOCK_K + i_k, c * BLOCK_K + i_k < H_OUT,
-                                               HAS_LENGTHS)
-                    b_gi += _chunk_mm(b_a, b_wi, c, w_hh_ptr, 1, H_OUT, H_OUT, i_h, m_h, BLOCK_B,
-                                      BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION, DOT_FP32)
-                    b_gf += _chunk_mm(b_a, b_wf, c, w_hh_ptr + gate, 1, H_OUT, H_OUT, i_h, m_h,
-                                      BLOCK_B, BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION,
-                                      DOT_FP32)
-                    b_gg += _chunk_mm(b_a, b_wg, c, w_hh_ptr + 2 * gate, 1, H_OUT, H_OUT, i_h, m_h,
-                                      BLOCK_B, BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION,
-                                      DOT_FP32)
-                    b_go += _chunk_mm(b_a, b_wo, c, w_hh_ptr + 3 * gate, 1, H_OUT, H_OUT, i_h, m_h,
-                                      BLOCK_B, BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION,
-                                      DOT_FP32)
+                for c_dyn in range(NUM_K if STEPWISE else 1):
+                    for c_st in tl.static_range(1 if STEPWISE else NUM_K):
+                        c = c_dyn + c_st  # stepwise: a loop over chunks; resident: unrolled
+                        b_a = _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, H_OUT, i_b, m_b,
+                                                   b_len, c * BLOCK_K + i_k, c * BLOCK_K + i_k < H_OUT,
+                                                   HAS_LENGTHS)
+                        b_gi += _chunk_mm(b_a, b_wi, c_st, c, w_hh_ptr, 1, H_OUT, H_OUT, i_h, m_h, BLOCK_B,
+                                          BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION, DOT_FP32)
+                        b_gf += _chunk_mm(b_a, b_wf, c_st, c, w_hh_ptr + gate, 1, H_OUT, H_OUT, i_h, m_h,
+                                          BLOCK_B, BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION,
+                                          DOT_FP32)
+                        b_gg += _chunk_mm(b_a, b_wg, c_st, c, w_hh_ptr + 2 * gate, 1, H_OUT, H_OUT, i_h, m_h,
+                                          BLOCK_B, BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION,
+                                          DOT_FP32)
+                        b_go += _chunk_mm(b_a, b_wo, c_st, c, w_hh_ptr + 3 * gate, 1, H_OUT, H_OUT, i_h, m_h,
+                                          BLOCK_B, BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION,
+                                          DOT_FP32)
             b_c, b_hp = _lstm_cell_fwd(gx_ptr, acts_ptr, cs_ptr, t, B, H, b_gi, b_gf, b_gg, b_go,
                                        b_c, i_b, m_b, i_h, m_h, m_valid, STORE_ACTS)
             if HAS_PROJ:
@@ -284,12 +286,14 @@ def _lstm_fwd_kernel(
                                   DOT_FP32)
                 else:
                     b_h_new = tl.zeros((BLOCK_B, BLOCK_O), dtype=tl.float32)
-                    for c in tl.static_range(NUM_HF):
-                        b_a = _load_rows(hp_ptr, H, i_b, m_b, c * BLOCK_HF + i_hf,
-                                         c * BLOCK_HF + i_hf < H, True)
-                        b_h_new += _chunk_mm(b_a, b_wr, c, w_hr_ptr, 1, H, H, i_o, m_o, BLOCK_B,
-                                             BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION,
-                                             DOT_FP32)
+                    for c_dyn in range(NUM_HF if STEPWISE else 1):
+                        for c_st in tl.static_range(1 if STEPWISE else NUM_HF):
+                            c = c_dyn + c_st  # stepwise: a loop over chunks; resident: unrolled
+                            b_a = _load_rows(hp_ptr, H, i_b, m_b, c * BLOCK_HF + i_hf,
+                                             c * BLOCK_HF + i_hf < H, True)
+                            b_h_new += _chunk_mm(b_a, b_wr, c_st, c, w_hr_ptr, 1, H, H, i_o, m_o, BLOCK_B,
+                                                 BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION,
+                                                 DOT_FP32)
                 b_h_new = tl.where(m_o[None, :], b_h_new, 0.0)
                 _store_step(out_ptr, t, B, H_OUT, i_b, m_b, i_o, m_o, b_h_new, m_valid)
                 b_h = _keep_finished(m_valid, b_h_new, b_h, HAS_LENGTHS)
@@ -384,12 +388,14 @@ def _lstm_bwd_kernel(
                 b_dhp = _mm(b_dht, b_wr[0], BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
             else:
                 b_dhp = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
-                for c in tl.static_range(NUM_K):
-                    i_kc = c * BLOCK_K + i_k
-                    b_dht = _load_rows(dex_ptr, H_OUT, i_b, m_b, i_kc, i_kc < H_OUT, True)
-                    b_dht = _add_dout(b_dht, dout_ptr, t, B, H_OUT, i_b, m_b, i_kc, i_kc < H_OUT)
-                    b_dhp += _chunk_mm(b_dht, b_wr, c, w_hr_ptr, H, 1, H_OUT, i_h, m_h, BLOCK_B,
-                                       BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION, DOT_FP32)
+                for c_dyn in range(NUM_K if STEPWISE else 1):
+                    for c_st in tl.static_range(1 if STEPWISE else NUM_K):
+                        c = c_dyn + c_st  # stepwise: a loop over chunks; resident: unrolled
+                        i_kc = c * BLOCK_K + i_k
+                        b_dht = _load_rows(dex_ptr, H_OUT, i_b, m_b, i_kc, i_kc < H_OUT, True)
+                        b_dht = _add_dout(b_dht, dout_ptr, t, B, H_OUT, i_b, m_b, i_kc, i_kc < H_OUT)
+                        b_dhp += _chunk_mm(b_dht, b_wr, c_st, c, w_hr_ptr, H, 1, H_OUT, i_h, m_h, BLOCK_B,
+                                           BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION, DOT_FP32)
             b_dgi, b_dgf, b_dgg, b_dgo, b_dc = _lstm_cell_bwd(
                 acts_ptr, cs_ptr, c0_ptr, dgx_ptr, t, t_prev, T, B, H, b_dhp, b_dc, i_b, m_b, i_h,
                 m_h, m_valid)
@@ -406,24 +412,26 @@ def _lstm_bwd_kernel(
                                 DOT_FP32)
             else:
                 b_dh_new = tl.zeros((BLOCK_B, BLOCK_O), dtype=tl.float32)
-                for c in tl.static_range(NUM_HF):
-                    i_kc = c * BLOCK_HF + i_hf
-                    m_kc = i_kc < H
-                    b_dg = _load_step(dgx_ptr, t, B, 4 * H, i_b, m_b, i_kc, m_kc, True)
-                    b_dh_new += _chunk_mm(b_dg, b_wi, c, w_hh_ptr, H_OUT, 1, H, i_o, m_o, BLOCK_B,
-                                          BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION, DOT_FP32)
-                    b_dg = _load_step(dgx_ptr + H, t, B, 4 * H, i_b, m_b, i_kc, m_kc, True)
-                    b_dh_new += _chunk_mm(b_dg, b_wf, c, w_hh_ptr + gate, H_OUT, 1, H, i_o, m_o,
-                                          BLOCK_B, BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION,
-                                          DOT_FP32)
-                    b_dg = _load_step(dgx_ptr + 2 * H, t, B, 4 * H, i_b, m_b, i_kc, m_kc, True)
-                    b_dh_new += _chunk_mm(b_dg, b_wg, c, w_hh_ptr + 2 * gate, H_OUT, 1, H, i_o,
-                                          m_o, BLOCK_B, BLOCK_HF, SPLIT_HF, STEPWISE,
-                                          INPUT_PRECISION, DOT_FP32)
-                    b_dg = _load_step(dgx_ptr + 3 * H, t, B, 4 * H, i_b, m_b, i_kc, m_kc, True)
-                    b_dh_new += _chunk_mm(b_dg, b_wo, c, w_hh_ptr + 3 * gate, H_OUT, 1, H, i_o,
-                                          m_o, BLOCK_B, BLOCK_HF, SPLIT_HF, STEPWISE,
-                                          INPUT_PRECISION, DOT_FP32)
+                for c_dyn in range(NUM_HF if STEPWISE else 1):
+                    for c_st in tl.static_range(1 if STEPWISE else NUM_HF):
+                        c = c_dyn + c_st  # stepwise: a loop over chunks; resident: unrolled
+                        i_kc = c * BLOCK_HF + i_hf
+                        m_kc = i_kc < H
+                        b_dg = _load_step(dgx_ptr, t, B, 4 * H, i_b, m_b, i_kc, m_kc, True)
+                        b_dh_new += _chunk_mm(b_dg, b_wi, c_st, c, w_hh_ptr, H_OUT, 1, H, i_o, m_o, BLOCK_B,
+                                              BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION, DOT_FP32)
+                        b_dg = _load_step(dgx_ptr + H, t, B, 4 * H, i_b, m_b, i_kc, m_kc, True)
+                        b_dh_new += _chunk_mm(b_dg, b_wf, c_st, c, w_hh_ptr + gate, H_OUT, 1, H, i_o, m_o,
+                                              BLOCK_B, BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION,
+                                              DOT_FP32)
+                        b_dg = _load_step(dgx_ptr + 2 * H, t, B, 4 * H, i_b, m_b, i_kc, m_kc, True)
+                        b_dh_new += _chunk_mm(b_dg, b_wg, c_st, c, w_hh_ptr + 2 * gate, H_OUT, 1, H, i_o,
+                                              m_o, BLOCK_B, BLOCK_HF, SPLIT_HF, STEPWISE,
+                                              INPUT_PRECISION, DOT_FP32)
+                        b_dg = _load_step(dgx_ptr + 3 * H, t, B, 4 * H, i_b, m_b, i_kc, m_kc, True)
+                        b_dh_new += _chunk_mm(b_dg, b_wo, c_st, c, w_hh_ptr + 3 * gate, H_OUT, 1, H, i_o,
+                                              m_o, BLOCK_B, BLOCK_HF, SPLIT_HF, STEPWISE,
+                                              INPUT_PRECISION, DOT_FP32)
             b_dh_new = tl.where(m_o[None, :], b_dh_new, 0.0)
             if HAS_PROJ and not LOCAL:
                 b_dht = _add_dout(b_dh, dout_ptr, t, B, H_OUT, i_b, m_b, i_o, m_o)

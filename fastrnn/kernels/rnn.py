@@ -143,11 +143,13 @@ def _rnn_fwd_kernel(
             b_gh = _mm(b_h, b_w[0], BLOCK_B, BLOCK_K, SPLIT_K, INPUT_PRECISION, DOT_FP32)
         else:
             b_gh = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
-            for c in tl.static_range(NUM_K):
-                b_a = _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, H, i_b, m_b, b_len,
-                                           c * BLOCK_K + i_k, c * BLOCK_K + i_k < H, HAS_LENGTHS)
-                b_gh += _chunk_mm(b_a, b_w, c, w_hh_ptr, 1, H, H, i_h, m_h, BLOCK_B, BLOCK_K,
-                                  SPLIT_K, STEPWISE, INPUT_PRECISION, DOT_FP32)
+            for c_dyn in range(NUM_K if STEPWISE else 1):
+                for c_st in tl.static_range(1 if STEPWISE else NUM_K):
+                    c = c_dyn + c_st  # stepwise: a loop over chunks; resident: unrolled
+                    b_a = _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, H, i_b, m_b, b_len,
+                                               c * BLOCK_K + i_k, c * BLOCK_K + i_k < H, HAS_LENGTHS)
+                    b_gh += _chunk_mm(b_a, b_w, c_st, c, w_hh_ptr, 1, H, H, i_h, m_h, BLOCK_B, BLOCK_K,
+                                      SPLIT_K, STEPWISE, INPUT_PRECISION, DOT_FP32)
         b_h_new = _rnn_cell_fwd(gx_ptr, t, B, H, b_gh, i_b, m_b, i_h, m_h, RELU)
         _store_step(out_ptr, t, B, H, i_b, m_b, i_h, m_h, b_h_new, m_valid)
         b_h = _keep_finished(m_valid, b_h_new, b_h, HAS_LENGTHS)
@@ -219,11 +221,13 @@ def _rnn_bwd_kernel(
                                DOT_FP32)
             else:
                 b_dh_new = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
-                for c in tl.static_range(NUM_HF):
-                    i_kc = c * BLOCK_HF + i_hf
-                    b_a = _load_step(dgx_ptr, t, B, H, i_b, m_b, i_kc, i_kc < H, True)
-                    b_dh_new += _chunk_mm(b_a, b_w, c, w_hh_ptr, H, 1, H, i_h, m_h, BLOCK_B,
-                                          BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION, DOT_FP32)
+                for c_dyn in range(NUM_HF if STEPWISE else 1):
+                    for c_st in tl.static_range(1 if STEPWISE else NUM_HF):
+                        c = c_dyn + c_st  # stepwise: a loop over chunks; resident: unrolled
+                        i_kc = c * BLOCK_HF + i_hf
+                        b_a = _load_step(dgx_ptr, t, B, H, i_b, m_b, i_kc, i_kc < H, True)
+                        b_dh_new += _chunk_mm(b_a, b_w, c_st, c, w_hh_ptr, H, 1, H, i_h, m_h, BLOCK_B,
+                                              BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION, DOT_FP32)
             b_dh_new = tl.where(m_h[None, :], b_dh_new, 0.0)
             b_dh = _keep_finished(m_valid, b_dh_new, b_dh, HAS_LENGTHS)
     if PHASE_B:
