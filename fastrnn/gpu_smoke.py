@@ -7,13 +7,13 @@ Every run goes through the public kernels API (fastrnn.kernels.lstm_recurrence, 
 rnn_recurrence) with the form forced by `fastrnn.kernels.use_form`, unsorted lengths and
 reverse=True, and sizes picked to cover the masked edges: T=7, B=19 (two batch tiles of 16, the
 second ragged), H=80 (not a power of two: five hidden tiles of 16 in the cooperative form, the
-weights padded to 128 in the persistent one), P=24 with --proj (--tiny: T=3 B=3 H=8 P=4, for the interpreter of a dry run). Fresh outputs are
-NaN-poisoned (FASTRNN_POISON=1), so an element a kernel never writes shows up. Each run checks
-that the outputs and every gradient are finite and hold the tolerance of the dtype against the
-float64 reference (computed on the CPU, so that under compute-sanitizer only the kernels and a
-few copies run on the GPU), and that the forced form is the one recorded. Each run prints
-`-> <label>` before it starts, so a sanitizer report between that line and the run's result line
-belongs to it.
+weights padded to 128 in the persistent one), P=24 with --proj (--tiny: T=3 B=3 H=8 P=4, for the
+interpreter of a dry run). Fresh outputs are NaN-poisoned (FASTRNN_POISON=1), so an element a
+kernel never writes shows up. Each run checks that the outputs and every gradient are finite and
+hold the tolerance of the dtype against the float64 reference (computed on the CPU, so that under
+compute-sanitizer only the kernels and a few copies run on the GPU), and that the forced form is
+the one recorded. Each run prints `-> <label>` before it starts, so a sanitizer report between that
+line and the run's result line belongs to it.
 
 Exit status: 0 when every run passed, 1 when one raised, produced a NaN or missed the tolerance,
 2 when the kernels cannot run here (no CUDA and no TRITON_INTERPRET=1).
@@ -27,7 +27,6 @@ import traceback
 from dataclasses import dataclass
 
 CELLS = ("lstm", "gru", "rnn")
-GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
 
 @dataclass(frozen=True)
@@ -45,27 +44,10 @@ TINY = Size(3, 3, 8, 4)
 
 
 def make_inputs(cell, size, proj, device, seed=0):
-    """Float64 leaves {name: tensor or None}: gx (T, B, G*H), h0 (B, H_out), c0 (B, H) for LSTM,
-    w_hh (G*H, H_out), w_hr (P, H) with a projection, b_hh (3H,) for GRU; scaled so the gates are
-    not saturated."""
-    import torch
+    """Float64 leaves {name: tensor or None} of one problem (fastrnn.testing.recurrence_inputs)."""
+    from fastrnn.testing import recurrence_inputs
 
-    gen = torch.Generator().manual_seed(seed)
-    h_out = proj or size.H
-    width = GATES[cell] * size.H
-
-    def randn(*shape, scale=1.0):
-        return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(device)
-
-    inputs = {
-        "gx": randn(size.T, size.B, width),
-        "h0": randn(size.B, h_out, scale=0.5),
-        "c0": randn(size.B, size.H, scale=0.5) if cell == "lstm" else None,
-        "w_hh": randn(width, h_out, scale=h_out**-0.5),
-        "w_hr": randn(proj, size.H, scale=size.H**-0.5) if proj else None,
-        "b_hh": randn(width, scale=0.5) if cell == "gru" else None,
-    }
-    return {k: None if v is None else v.requires_grad_() for k, v in inputs.items()}
+    return recurrence_inputs(cell, size.T, size.B, size.H, proj, True, device, seed)
 
 
 def lengths_for(size, device):

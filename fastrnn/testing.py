@@ -100,3 +100,35 @@ def assert_all_close(actual, expected, dtype=None):
             failures.append(str(result))
     if failures:
         raise AssertionError("\n".join(failures))
+
+
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def recurrence_inputs(cell, steps, batch, hidden, proj=0, bias=True, device="cpu", seed=0):
+    """Float64 leaf tensors {name: tensor or None} of one random recurrence problem (the arguments
+    of fastrnn.reference.<cell>_recurrence), scaled so the gates are not saturated.
+
+    Args:
+        cell: 'lstm', 'gru' or 'rnn'.  steps, batch, hidden: T, B, H.  proj: P (LSTM only).
+        bias: GRU's b_hh.  device: where the tensors go (drawn on the CPU: the same values anywhere).
+    Returns:
+        gx (T, B, G*H), h0 (B, H_out), c0 (B, H) for LSTM, w_hh (G*H, H_out), w_hr (P, H) with a
+        projection, b_hh (3H,) for GRU with bias; None where absent. All require grad.
+    """
+    gen = torch.Generator().manual_seed(seed)
+
+    def randn(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(device)
+
+    h_out = proj or hidden
+    width = GATES[cell] * hidden
+    inputs = {
+        "gx": randn(steps, batch, width),
+        "h0": randn(batch, h_out, scale=0.5),
+        "c0": randn(batch, hidden, scale=0.5) if cell == "lstm" else None,
+        "w_hh": randn(width, h_out, scale=h_out**-0.5),
+        "w_hr": randn(proj, hidden, scale=hidden**-0.5) if proj else None,
+        "b_hh": randn(width, scale=0.5) if cell == "gru" and bias else None,
+    }
+    return {k: None if v is None else v.requires_grad_() for k, v in inputs.items()}

@@ -9,9 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from fastrnn import reference
-from fastrnn.testing import assert_all_close
-
-GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+from fastrnn.testing import assert_all_close, recurrence_inputs
 
 
 @dataclass(frozen=True)
@@ -46,24 +44,9 @@ class Case:
 
 
 def make_inputs(case, device="cpu", seed=0):
-    """Float64 leaf tensors {name: tensor or None} for `case`, scaled to keep gates unsaturated."""
-    gen = torch.Generator().manual_seed(seed)
-    f64 = torch.float64
-
-    def randn(*shape, scale=1.0):
-        return (torch.randn(*shape, generator=gen, dtype=f64) * scale).to(device)
-
-    hidden, h_out = case.hidden, case.proj or case.hidden
-    width = GATES[case.cell] * hidden
-    inputs = {
-        "gx": randn(case.steps, case.batch, width),
-        "h0": randn(case.batch, h_out, scale=0.5),
-        "c0": randn(case.batch, hidden, scale=0.5) if case.cell == "lstm" else None,
-        "w_hh": randn(width, h_out, scale=h_out**-0.5),
-        "w_hr": randn(case.proj, hidden, scale=hidden**-0.5) if case.proj else None,
-        "b_hh": randn(width, scale=0.5) if case.cell == "gru" and case.bias else None,
-    }
-    return {k: None if v is None else v.requires_grad_() for k, v in inputs.items()}
+    """Float64 leaf tensors {name: tensor or None} for `case` (fastrnn.testing.recurrence_inputs)."""
+    return recurrence_inputs(case.cell, case.steps, case.batch, case.hidden, case.proj, case.bias,
+                             device, seed)
 
 
 def call(impl, case, inputs, device="cpu"):
