@@ -19,11 +19,11 @@ def pytest_configure(config):
 
 @functools.cache
 def _interpreter_problem():
-    """Why Triton's interpreter cannot run a kernel with a loop here, or None.
+    """Why the kernel tests on CPU tensors cannot run here, or None.
 
-    triton 3.6's interpreter with numpy >= 2.4 fails every such kernel (`only 0-dimensional arrays
-    can be converted to Python scalars`): that is the GPU machine's stack. A trivial kernel of our
-    own making is the probe, so a bug in fastrnn's kernels can never turn into a skip.
+    triton 3.6's interpreter with numpy >= 2.4 fails every kernel with a loop (`only 0-dimensional
+    arrays can be converted to Python scalars`): that is the GPU machine's stack. A trivial kernel
+    of our own making is the probe, so a bug in fastrnn's kernels can never turn into a skip.
     """
     return triton_probe.interpreter_problem()
 
@@ -32,8 +32,8 @@ def pytest_collection_modifyitems(config, items):
     problem = _interpreter_problem()
     if problem is None:
         return
-    skip = pytest.mark.skip(reason=f"{problem}; the kernels are tested on the GPU there "
-                                   f"(`pytest -m gpu`, `fastrnn gpu-run`)")
+    skip = pytest.mark.skip(reason=f"{problem}; on a GPU `pytest -m gpu` and `fastrnn gpu-run` "
+                                   f"test the compiled kernels")
     for item in items:
         callspec = getattr(item, "callspec", None)
         on_triton = callspec is not None and callspec.params.get("backend") == "triton"

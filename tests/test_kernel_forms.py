@@ -143,6 +143,7 @@ def test_choose_form_says_which_and_why():
     assert form == "stepwise" and "not cooperative" in reason
 
 
+@pytest.mark.triton
 def test_record_forms_reports_every_pass():
     inputs = make_inputs(Case("gru", 3, 2, 5))
     with kernels.record_forms() as records:
@@ -154,6 +155,7 @@ def test_record_forms_reports_every_pass():
     assert "1 programs" in records[0]["plan"] and records[0]["reason"]
 
 
+@pytest.mark.triton
 def test_a_form_that_fails_to_launch_is_remembered_and_the_next_runs(monkeypatch):
     """A compile or launch failure of the planned form (shared memory, co-residency) reruns the call
     in the next form, and the shape does not try the failed form again."""
@@ -177,6 +179,7 @@ def test_a_form_that_fails_to_launch_is_remembered_and_the_next_runs(monkeypatch
     assert "not persistent: it failed here (OutOfResources" in forward_records[0]["reason"]
 
 
+@pytest.mark.triton
 def test_other_errors_are_not_hidden_by_the_fallback(monkeypatch):
     def broken_forward(pb, store):
         raise IndexError("a bug, not a resource limit")
@@ -186,6 +189,7 @@ def test_other_errors_are_not_hidden_by_the_fallback(monkeypatch):
         check_against_reference(kernels, Case("lstm", 3, 2, 5), FP32)
 
 
+@pytest.mark.triton
 def test_a_timed_out_barrier_raises_instead_of_hanging(monkeypatch):
     """Two programs per batch tile under the interpreter, which runs them one after another: the
     first waits for the second until its bounded spin runs out, flags the counter, and the host
@@ -220,6 +224,7 @@ def _nan_positions(outputs):
     return [torch.isnan(o) for o in outputs]
 
 
+@pytest.mark.triton
 @pytest.mark.parametrize("form", kernels.FORMS)
 def test_relu_propagates_nan_like_torch(form):
     """tl.maximum(NaN, 0) is 0 on a GPU; torch.relu keeps the NaN, and so must the kernels."""
@@ -234,6 +239,7 @@ def test_relu_propagates_nan_like_torch(form):
     assert torch.isnan(actual[0][1, 0, 2])
 
 
+@pytest.mark.triton
 @pytest.mark.parametrize("form", kernels.FORMS)
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_inf_in_h0_stays_out_of_padded_units(cell, form):

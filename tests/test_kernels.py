@@ -78,24 +78,24 @@ def _lengths(batch, steps):
     return tuple(values)
 
 
-TILED_CASES = [Case("lstm", 3, 70, 40, proj=24, lengths=_lengths(70, 3), reverse=True),
-               Case("lstm", 3, 70, 40, lengths=_lengths(70, 3)),
-               Case("gru", 3, 70, 40, lengths=_lengths(70, 3), reverse=True),
+TILED_CASES = [Case("lstm", 3, 40, 40, proj=24, lengths=_lengths(40, 3), reverse=True),
+               Case("lstm", 3, 40, 40, lengths=_lengths(40, 3)),
+               Case("gru", 3, 40, 40, lengths=_lengths(40, 3), reverse=True),
                # tanh: in bf16 a relu flips the sign of near-zero pre-activations against the
                # float64 oracle (the bf16 reference itself fails this case), whatever the kernels.
-               Case("rnn", 3, 70, 40)]
+               Case("rnn", 3, 40, 40)]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("case", TILED_CASES, ids=str)
 def test_stepwise_several_hidden_and_batch_tiles(case, dtype):
-    """Stepwise with 3 hidden tiles of 16 units (the last one partial) and 5 batch tiles of 16 rows
+    """Stepwise with 3 hidden tiles of 16 units (the last one partial) and 3 batch tiles of 16 rows
     (H = 40 is not a multiple of 16, which plans 16-row tiles): the step bodies cooperative runs,
     each program reading the others' state."""
     with kernels.use_form("stepwise"), kernels.record_forms() as records:
         check_against_reference(kernels, case, dtype)
     assert {r["form"] for r in records} == {"stepwise"}
-    assert "5 batch tiles x 3 hidden tiles" in records[0]["plan"]
+    assert "3 batch tiles x 3 hidden tiles" in records[0]["plan"]
 
 
 @pytest.mark.parametrize("case", [Case("lstm", 3, 5, 40, proj=24, lengths=(3, 1, 2, 3, 2)),

@@ -6,10 +6,12 @@ from fastrnn.backends import triton_interpreter_enabled
 
 
 def interpreter_problem():
-    """None when TRITON_INTERPRET is off, triton is missing, or a trivial kernel with a runtime
-    loop runs under the interpreter; else the reason it does not."""
+    """Why the kernel tests on CPU tensors cannot run here, or None: they need TRITON_INTERPRET=1
+    exported before Python starts (`make test` does) and an interpreter that runs a trivial
+    kernel with a runtime loop. None as well when triton is missing (those tests import-skip)."""
     if not triton_interpreter_enabled():
-        return None
+        return ("TRITON_INTERPRET=1 was not exported before Python started, and the kernel tests "
+                "on CPU tensors run through Triton's interpreter (`make test` exports it)")
     try:
         import numpy
         import triton
