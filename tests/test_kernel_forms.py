@@ -262,3 +262,25 @@ def test_plan_describe_and_replace_keep_the_fields():
     plan = _plan("lstm", 768, 16)
     assert dataclasses.replace(plan, num_warps=4).programs == plan.programs
     assert plan.describe().startswith("cooperative: 48 programs")
+
+
+def test_a_compiled_kernel_that_spills_moves_the_shape_to_the_next_form():
+    """The same source spills with one triton version and not another (the 64-row LSTM tile at
+    H = 1024: none with 3.9, 5 KiB with 3.6): the compiled kernel's own figure decides."""
+
+    class Compiled:
+        n_spills = 5000
+
+    class Kernel:
+        def __getitem__(self, grid):
+            return lambda *args, **kwargs: Compiled()
+
+    inputs = make_inputs(Case("gru", 3, 2, 5))
+    problem = launch.make_problem("gru", *(inputs[k].detach().float() for k in ("gx", "h0")),
+                                  None, inputs["w_hh"].detach().float(), None, None, None, False)
+    problem.plan = forms.plan(problem.shape, "cpu")
+    assert problem.plan.form == "persistent"
+    launch.launch(Kernel(), (1,), (), {}, problem, what="GRU forward")
+    replanned = forms.plan(problem.shape, "cpu")
+    assert replanned.form == "stepwise"
+    assert "spills 5000 bytes per thread" in replanned.reason

@@ -15,7 +15,8 @@ on vectorised and asynchronous copies, which changes registers and shared memory
 Run with TRITON_INTERPRET unset (under the interpreter `@triton.jit` builds interpreted functions):
     python -m fastrnn.kernels.aot [--arch 90] [--quick] [--ptx DIR]
 Exit status 1 when a kernel fails to compile, needs more shared memory than an H100 block has, or
-spills more than SPILL_LIMIT bytes in a persistent or cooperative configuration.
+spills more than forms.SPILL_LIMIT bytes in a persistent or cooperative configuration (at run
+time such a kernel makes the planner move that shape to the next form, launch.launch).
 """
 
 import argparse
@@ -29,9 +30,6 @@ from pathlib import Path
 import torch
 
 DTYPES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
-# Spill bytes per thread tolerated where weights stay resident: a few hundred bytes stay in L1;
-# kilobytes mean the form is past its size limit.
-SPILL_LIMIT = 1024
 # The H100/H200 opt-in shared memory per block.
 SHARED_LIMIT = 227 * 1024
 SCALARS = ("T", "B", "H", "H_OUT", "S0", "STEPS", "spin_limit")
@@ -201,8 +199,10 @@ def check(config, registers, spills, shared):
     problems = []
     if shared > SHARED_LIMIT:
         problems.append(f"shared {shared} B > {SHARED_LIMIT} B")
-    if config.plan.form != "stepwise" and spills > SPILL_LIMIT:
-        problems.append(f"spills {spills} B > {SPILL_LIMIT} B")
+    from fastrnn.kernels import forms
+
+    if config.plan.form != "stepwise" and spills > forms.SPILL_LIMIT:
+        problems.append(f"spills {spills} B > {forms.SPILL_LIMIT} B")
     return problems
 
 

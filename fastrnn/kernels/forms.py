@@ -64,6 +64,10 @@ COOPERATIVE_K_CHUNK = 256
 # The same for stepwise programs of their own tiling, which stream their weight chunks from L2
 # (with 8 warps and 16-row tiles, larger chunks spill kilobytes at H = 4096 in the aot report).
 STEPWISE_MAX_K = 256
+# Bytes per thread a compiled persistent or cooperative kernel may spill to local memory before its
+# form counts as failed for the shape (launch.launch; `python -m fastrnn.kernels.aot` checks the
+# same): a few hundred bytes stay in L1, kilobytes go to L2 on every step.
+SPILL_LIMIT = 1024
 # Polls of a grid barrier before a program gives up (about a second on an H100): generous enough
 # for a preempted context, short enough that a broken launch returns instead of hanging the GPU.
 SPIN_LIMIT = 1 << 21
@@ -373,7 +377,8 @@ _failed = {}
 
 
 def remember_failure(key, form, error):
-    """Record that `form` could not run the shape `key` on its device (compile or launch)."""
+    """Record that `form` could not run the shape `key` (device, Shape) well: a compile or launch
+    failure, or a compiled kernel that spills; later plans of the shape skip the form."""
     _failed[(key, form)] = f"{type(error).__name__}: {error}".splitlines()[0][:300]
 
 

@@ -212,15 +212,23 @@ def is_form_failure(error):
 def launch(kernel, grid, args, meta, problem, counters=None, what=""):
     """Launch `kernel` on `problem`'s device in its plan's form; a cooperative launch asks the
     driver for co-residency and is watched for a timed-out barrier (counters: (batch tiles,)
-    int32, zeroed by the caller)."""
+    int32, zeroed by the caller). A compiled kernel that spills more than forms.SPILL_LIMIT
+    bytes per thread (registers that did not fit: the same source spills with one triton version
+    and not another) is remembered as a failure of its form for this shape, so the next call plans
+    the next form; this one still runs, correctly."""
     cooperative = problem.plan.form == "cooperative" and not triton_interpreter_enabled()
     with device_guard(problem.gx):
         if cooperative:
-            kernel[grid](*args, **meta, launch_cooperative_grid=True)
+            compiled = kernel[grid](*args, **meta, launch_cooperative_grid=True)
         else:
-            kernel[grid](*args, **meta)
+            compiled = kernel[grid](*args, **meta)
     if counters is not None:
         barrier_watch.watch(counters, what)
+    spills = getattr(compiled, "n_spills", None)
+    if isinstance(spills, int) and spills > forms.SPILL_LIMIT:
+        forms.remember_failure((str(problem.gx.device), problem.shape), problem.plan.form,
+                               RuntimeError(f"its compiled {what} kernel spills {spills} bytes "
+                                            f"per thread"))
 
 
 def run_planned(problem, pass_name, run, recorders=None):
