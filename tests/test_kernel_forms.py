@@ -284,3 +284,11 @@ def test_a_compiled_kernel_that_spills_moves_the_shape_to_the_next_form():
     replanned = forms.plan(problem.shape, "cpu")
     assert replanned.form == "stepwise"
     assert "spills 5000 bytes per thread" in replanned.reason
+
+
+def test_a_forced_form_runs_even_where_it_failed_before():
+    shape = forms.Shape("gru", 5, 0, 2, FP32)
+    forms.remember_failure(("cpu", shape), "persistent", RuntimeError("spills 5000 bytes"))
+    assert forms.plan(shape, "cpu").form == "stepwise"
+    with kernels.use_form("persistent"):
+        assert forms.plan(shape, "cpu").form == "persistent"

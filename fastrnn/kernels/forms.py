@@ -409,7 +409,8 @@ def _plan(shape, facts, forced, skip, failed, ieee):
     candidates = (forced,) if forced else FORMS
     reasons = []
     for form in candidates:
-        if form in skip or form in failed:
+        # A forced form runs even where it failed or spilled before: the caller asked for it.
+        if not forced and (form in skip or form in failed):
             reasons.append(f"not {form}: it failed here ({failed.get(form, 'skipped')})")
             continue
         if form == "persistent":
