@@ -110,12 +110,12 @@ def _kernel(cell, pass_name):
     return getattr(module, f"_{cell}_{pass_name}_kernel")
 
 
-def _constexprs(config, fn):
+def _constexprs(config, fn, lengths):
     from fastrnn.kernels import forms
 
     meta = forms.plan_meta(config.shape, config.plan)
     values = {k: v for k, v in meta.items() if not k.startswith("num_")}
-    values.update(HAS_LENGTHS=True, REVERSE=False, HAS_PROJ=bool(config.shape.proj),
+    values.update(HAS_LENGTHS=lengths, REVERSE=False, HAS_PROJ=bool(config.shape.proj),
                   STORE_ACTS=True, HAS_BIAS=True, RELU=False, DOT_FP32=False)
     if config.phases:
         values.update(PHASE_A=config.phases[0], PHASE_B=config.phases[1])
@@ -174,15 +174,15 @@ def _ptxas_report(ptx, arch):
     return registers, spills
 
 
-def compile_config(config, arch=90, aligned=True):
-    """Compile one configuration (`aligned` sizes, else `odd` ones); returns (compiled kernel,
-    registers, spill bytes)."""
+def compile_config(config, arch=90, aligned=True, lengths=True):
+    """Compile one configuration (`aligned` sizes, else odd ones; with or without variable
+    lengths); returns (compiled kernel, registers, spill bytes)."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
     fn = _kernel(config.cell, config.pass_name)
-    constexprs, warps = _constexprs(config, fn)
+    constexprs, warps = _constexprs(config, fn, lengths)
     signature = _signature(config, fn, constexprs)
     attrs = _attrs(config, fn, signature, aligned)
     source = ASTSource(fn=fn, signature=signature,
@@ -207,7 +207,7 @@ def check(config, registers, spills, shared):
 
 
 def compile_all(arch=90, quick=False, out=sys.stdout, only=None, ptx_dir=None):
-    """Compile every configuration (or only the one at index `only`) with odd and aligned sizes;
+    """Compile every configuration (or only the one at index `only`) in both variants;
     returns the number of failures."""
     failures = 0
     for index, config in enumerate(configs(quick)):
@@ -215,18 +215,21 @@ def compile_all(arch=90, quick=False, out=sys.stdout, only=None, ptx_dir=None):
             continue
         fields = []
         bad = []
-        # Odd sizes plan 16-row batch tiles only (forms._aligned): other tiles never run them.
-        for aligned in (False, True) if config.plan.block_b == 16 else (True,):
-            variant = "aligned" if aligned else "odd"
+        # Two variants: aligned sizes with variable lengths, and without lengths (which compiles
+        # other selects: the one that made LLVM abort on the fp32 LSTM backward) at odd sizes
+        # where the plan's 16-row tiles can meet them (forms._aligned), else aligned.
+        odd = config.plan.block_b == 16
+        for variant, aligned, lengths in (("aligned", True, True),
+                                          ("odd/no-len" if odd else "no-len", not odd, False)):
             try:
-                compiled, registers, spills = compile_config(config, arch, aligned)
+                compiled, registers, spills = compile_config(config, arch, aligned, lengths)
             except Exception as error:  # report every kernel, then fail once
                 bad.append(f"{variant}: {type(error).__name__}: {str(error).splitlines()[0][:200]}")
                 continue
             shared = compiled.metadata.shared
             fields.append(f"{variant} regs={registers} spill={spills} shared={shared}")
             bad += [f"{variant}: {p}" for p in check(config, registers, spills, shared)]
-            if ptx_dir is not None and aligned:
+            if ptx_dir is not None and variant == "aligned":
                 Path(ptx_dir, f"{index:02d}.ptx").write_text(compiled.asm["ptx"])
         failures += bool(bad)
         status = "FAIL " if bad else "ok   "

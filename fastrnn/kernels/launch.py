@@ -15,6 +15,7 @@ import collections
 import contextlib
 import dataclasses
 import os
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -127,6 +128,12 @@ def _check(cell, gx, h0, c0, w_hh, w_hr, b_hh, lengths):
                          f"TRITON_INTERPRET=1 exported before Python starts), got {gx.device}")
     if steps == 0 or batch == 0:
         raise ValueError(f"gx must have T >= 1 and B >= 1, got shape {tuple(gx.shape)}")
+    # Offsets within a step (rows x width) and within a weight are int32 in the kernels; steps
+    # are int64.
+    if max(batch * width, width * h_out, batch * (4 * hidden if cell == "gru" else width)) >= 2**31:
+        raise ValueError(f"the triton kernels address one step or one weight with int32 offsets; "
+                         f"B={batch}, G*H={width}, H_out={h_out} exceed them; use "
+                         f"backend='torch' or 'reference'")
     if lengths is not None:
         if tuple(lengths.shape) != (batch,) or lengths.dtype != torch.int64:
             raise ValueError(f"lengths must be a ({batch},) int64 tensor")
@@ -152,39 +159,47 @@ def device_guard(tensor):
 class BarrierWatch:
     """Turns a cooperative launch's timed-out barrier (bit 30 of a batch tile's counter, see
     jit._grid_sync) into a RuntimeError without synchronising every launch: the counters are
-    copied to pinned host memory behind the kernel and inspected once that copy has completed, at
-    the next kernel call or at `check(block=True)` (fastrnn.kernels.synchronize)."""
+    copied to pinned host memory behind the kernel, on its device's stream, and inspected once that
+    copy has completed, at the next kernel call or at `check(block=True)`
+    (fastrnn.kernels.synchronize). The forward and autograd's backward thread share it: locked."""
 
     FAILED_BIT = 1 << 30
 
     def __init__(self):
         self.pending = collections.deque()
+        self.lock = threading.Lock()
 
     def watch(self, counters, what):
         if triton_interpreter_enabled() or not counters.is_cuda:
             self._raise_if_failed(counters, what)
             return
-        if torch.cuda.is_current_stream_capturing():
-            return  # a graph replays the launch; nothing to read back at capture time
-        host = torch.empty(counters.shape, dtype=counters.dtype, pin_memory=True)
-        host.copy_(counters, non_blocking=True)
-        event = torch.cuda.Event()
-        event.record()
-        self.pending.append((event, host, what))
+        with torch.cuda.device(counters.device):
+            if torch.cuda.is_current_stream_capturing():
+                return  # a graph replays the launch; nothing to read back at capture time
+            host = torch.empty(counters.shape, dtype=counters.dtype, pin_memory=True)
+            host.copy_(counters, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record(torch.cuda.current_stream(counters.device))
+        with self.lock:
+            self.pending.append((event, host, what))
 
     def check(self, block=False):
-        while self.pending:
-            event, host, what = self.pending[0]
+        while True:
+            with self.lock:
+                if not self.pending:
+                    return
+                event, host, what = self.pending[0]
+                if not block and not event.query():
+                    return
+                self.pending.popleft()
             if block:
                 event.synchronize()
-            elif not event.query():
-                return
-            self.pending.popleft()
             self._raise_if_failed(host, what)
 
     def _raise_if_failed(self, counters, what):
         if bool(((counters & self.FAILED_BIT) != 0).any()):
-            self.pending.clear()
+            with self.lock:
+                self.pending.clear()
             raise RuntimeError(
                 f"fastrnn: a grid barrier of the cooperative {what} kernel timed out: its "
                 f"programs were not all resident, so its results are wrong. Run with "
@@ -206,7 +221,8 @@ def is_form_failure(error):
     if isinstance(error, triton.runtime.errors.OutOfResources):
         return True
     text = str(error).lower()
-    return isinstance(error, RuntimeError) and ("cooperative" in text or "out of resource" in text)
+    return isinstance(error, RuntimeError) and any(
+        phrase in text for phrase in ("cooperative", "out of resource", "too many resources"))
 
 
 def launch(kernel, grid, args, meta, problem, counters=None, what=""):
@@ -216,13 +232,13 @@ def launch(kernel, grid, args, meta, problem, counters=None, what=""):
     bytes per thread (registers that did not fit: the same source spills with one triton version
     and not another) is remembered as a failure of its form for this shape, so the next call plans
     the next form; this one still runs, correctly."""
-    cooperative = problem.plan.form == "cooperative" and not triton_interpreter_enabled()
+    cooperative = problem.plan.form == "cooperative"
     with device_guard(problem.gx):
-        if cooperative:
+        if cooperative and not triton_interpreter_enabled():
             compiled = kernel[grid](*args, **meta, launch_cooperative_grid=True)
         else:
             compiled = kernel[grid](*args, **meta)
-    if counters is not None:
+    if cooperative and counters is not None:
         barrier_watch.watch(counters, what)
     spills = getattr(compiled, "n_spills", None)
     if isinstance(spills, int) and spills > forms.SPILL_LIMIT:

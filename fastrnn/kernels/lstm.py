@@ -79,6 +79,7 @@ def _lstm_cell_fwd(
     i_h,
     m_h,
     m_valid,
+    HAS_LENGTHS: tl.constexpr,
     STORE_ACTS: tl.constexpr,
 ):
     """Gates of the program's (rows, hidden units) at step t given the fp32 products b_g* of
@@ -94,7 +95,7 @@ def _lstm_cell_fwd(
     b_o = _sigmoid(tl.load(p_gx + 3 * H, mask=m_bh, other=0.0).to(tl.float32) + b_go)
     b_c_new = b_f * b_c + b_i * b_g
     b_hp = tl.where(m_h[None, :], b_o * _tanh(b_c_new), 0.0)
-    b_c_new = tl.where(m_valid, b_c_new, b_c)
+    b_c_new = _keep_finished(m_valid, b_c_new, b_c, HAS_LENGTHS)
     if STORE_ACTS:
         p_acts = acts_ptr + o_g
         dtype = acts_ptr.dtype.element_ty
@@ -125,6 +126,7 @@ def _lstm_cell_bwd(
     i_h,
     m_h,
     m_valid,
+    HAS_LENGTHS: tl.constexpr,
 ):
     """Gate gradients of the program's (rows, hidden units) at step t from dhp (gradient of
     o*tanh(c_t)) and dc (gradient of c_t from later steps). Stores dgx_t (zero outside the sequence
@@ -163,7 +165,9 @@ def _lstm_cell_bwd(
     tl.store(p_dgx + H, b_dgf.to(dtype), mask=m_bh)
     tl.store(p_dgx + 2 * H, b_dgg.to(dtype), mask=m_bh)
     tl.store(p_dgx + 3 * H, b_dgo.to(dtype), mask=m_bh)
-    b_dc_prev = tl.where(m_valid, b_dc_t * b_f, b_dc)
+    # Not tl.where over the plain batch mask: without lengths that select makes LLVM's SLP
+    # vectorizer abort on the fp32 (FMA) backward (triton 3.9, sm_90, H = 48..64).
+    b_dc_prev = _keep_finished(m_valid, b_dc_t * b_f, b_dc, HAS_LENGTHS)
     return b_dgi, b_dgf, b_dgg, b_dgo, b_dc_prev
 
 
@@ -271,7 +275,7 @@ def _lstm_fwd_kernel(
                                           BLOCK_B, BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION,
                                           DOT_FP32)
             b_c, b_hp = _lstm_cell_fwd(gx_ptr, acts_ptr, cs_ptr, t, B, H, b_gi, b_gf, b_gg, b_go,
-                                       b_c, i_b, m_b, i_h, m_h, m_valid, STORE_ACTS)
+                                       b_c, i_b, m_b, i_h, m_h, m_valid, HAS_LENGTHS, STORE_ACTS)
             if HAS_PROJ:
                 if not LOCAL:
                     _store_rows(hp_ptr, H, i_b, m_b, i_h, m_h, b_hp)
@@ -398,7 +402,7 @@ def _lstm_bwd_kernel(
                                            BLOCK_K, SPLIT_K, STEPWISE, INPUT_PRECISION, DOT_FP32)
             b_dgi, b_dgf, b_dgg, b_dgo, b_dc = _lstm_cell_bwd(
                 acts_ptr, cs_ptr, c0_ptr, dgx_ptr, t, t_prev, T, B, H, b_dhp, b_dc, i_b, m_b, i_h,
-                m_h, m_valid)
+                m_h, m_valid, HAS_LENGTHS)
             barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, JITTER)
         if PHASE_B:
             if LOCAL:
