@@ -292,3 +292,16 @@ def test_a_forced_form_runs_even_where_it_failed_before():
     assert forms.plan(shape, "cpu").form == "stepwise"
     with kernels.use_form("persistent"):
         assert forms.plan(shape, "cpu").form == "persistent"
+
+
+@pytest.mark.triton
+def test_sizes_past_int32_offsets_are_refused():
+    """Offsets within one step and one weight are int32 in the kernels: a call past them gets an
+    error naming the backends that can run it, never a wrapped address (expanded tensors: nothing
+    is allocated)."""
+    batch, hidden = 2**16, 2**13
+    gx = torch.zeros(1, 1, 1).expand(1, batch, 4 * hidden)
+    state = torch.zeros(1, 1).expand(batch, hidden)
+    w_hh = torch.zeros(1, 1).expand(4 * hidden, hidden)
+    with pytest.raises(ValueError, match="int32 offsets.*backend='torch'"):
+        kernels.lstm_recurrence(gx, state, state, w_hh)
