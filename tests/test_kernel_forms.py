@@ -211,7 +211,7 @@ def test_cpu_tensors_need_the_interpreter(monkeypatch):
                                inputs["w_hh"].float())
 
 
-def test_the_barrier_watch_reads_flags_only_once_the_copy_is_done():
+def test_the_barrier_watch_raises_on_a_flagged_counter():
     watch = launch.BarrierWatch()
     fine = torch.tensor([4, 8], dtype=torch.int32)
     watch.watch(fine, "test")
@@ -288,7 +288,7 @@ def test_a_compiled_kernel_that_spills_moves_the_shape_to_the_next_form():
 
 def test_a_forced_form_runs_even_where_it_failed_before():
     shape = forms.Shape("gru", 5, 0, 2, FP32)
-    forms.remember_failure(("cpu", shape), "persistent", RuntimeError("spills 5000 bytes"))
+    forms.remember_failure("cpu", shape, "persistent", RuntimeError("spills 5000 bytes"))
     assert forms.plan(shape, "cpu").form == "stepwise"
     with kernels.use_form("persistent"):
         assert forms.plan(shape, "cpu").form == "persistent"

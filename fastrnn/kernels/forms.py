@@ -228,8 +228,8 @@ class Plan:
     block_b: batch rows per program.  block_h: hidden units per program (all their gates).
     block_o: H_out columns per program in the phases that produce H_out-wide results (the LSTM
     projection, every backward's dh_{t-1}); = block_h without a projection.  hidden_tiles:
-    programs per batch tile (NUM_HT).  k_chunk: K extent a stepwise product stages at once (the
-    padded K when the whole slice fits).  reason: why this form runs.
+    programs per batch tile (NUM_HT).  k_chunk: the largest K chunk a product stages at once
+    (persistent: all of the padded K; forms.plan_meta).  reason: why this form runs.
     """
 
     form: str
@@ -267,8 +267,9 @@ def _aligned(shape):
 
 def _warps(weight_bytes, dtype):
     """Warps of a program holding `weight_bytes` of weights on chip: 4 up to 32 KiB, else 8 (the
-    cooperative prototype compiled without spills so at H = 256..1024, kernel-notes); IEEE fp32
-    products run on FMA units with K-long strips per thread and need 8."""
+    planned cooperative configurations compile without spills so at H = 256..1024,
+    `python -m fastrnn.kernels.aot`); IEEE fp32 products run on FMA units with K-long strips per
+    thread and need 8."""
     return 4 if weight_bytes <= 32 * 1024 and not _ieee_fp32(dtype) else 8
 
 
@@ -376,23 +377,35 @@ def _stepwise(shape, facts, reason):
 _failed = {}
 
 
-def remember_failure(key, form, error):
-    """Record that `form` could not run the shape `key` (device, Shape) well: a compile or launch
-    failure, or a compiled kernel that spills; later plans of the shape skip the form."""
-    _failed[(key, form)] = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+def _device_key(device):
+    """'cuda:0' for 'cuda' on device 0 and for cuda:0 alike; None for a described device."""
+    if device is None:
+        return None
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return str(device)
 
 
-def plan(shape, device, skip=(), facts=None):
+def remember_failure(device, shape, form, error):
+    """Record that `form` could not run `shape` well on `device`: a compile or launch failure, or
+    a compiled kernel that spills; later automatic plans of the shape skip the form."""
+    _failed[(_device_key(device), shape, form)] = (
+        f"{type(error).__name__}: {error}".splitlines()[0][:300])
+
+
+def plan(shape, device, facts=None):
     """The Plan for `shape` on `device`: the forced form, else the first of FORMS that fits and has
-    not failed for this shape (forms in `skip` excluded). `facts` overrides the device's own
-    (ahead-of-time compiles plan for a GPU that is not there).
+    not failed for this shape on this device. `facts` overrides the device's own (ahead-of-time
+    compiles plan for a GPU that is not there).
 
     Raises BackendUnavailableError when a forced form cannot run the shape.
     """
     facts = facts or device_facts(device)
-    key = (str(device), shape)
-    failed = tuple((form, _failed[(key, form)]) for form in FORMS if (key, form) in _failed)
-    return _plan(shape, facts, forced_form(), tuple(skip), failed, _ieee_fp32(shape.dtype))
+    key = _device_key(device)
+    failed = tuple((form, _failed[(key, shape, form)]) for form in FORMS
+                   if (key, shape, form) in _failed)
+    return _plan(shape, facts, forced_form(), failed, _ieee_fp32(shape.dtype))
 
 
 def clear_plan_cache():
@@ -403,15 +416,15 @@ def clear_plan_cache():
 
 # Planning walks every tiling (about 0.2 ms in Python): once per shape, device and setting.
 @functools.lru_cache(maxsize=4096)
-def _plan(shape, facts, forced, skip, failed, ieee):
+def _plan(shape, facts, forced, failed, ieee):
     del ieee  # part of the cache key only: the TF32 switch changes what fits (_ieee_fp32)
     failed = dict(failed)
     candidates = (forced,) if forced else FORMS
     reasons = []
     for form in candidates:
         # A forced form runs even where it failed or spilled before: the caller asked for it.
-        if not forced and (form in skip or form in failed):
-            reasons.append(f"not {form}: it failed here ({failed.get(form, 'skipped')})")
+        if not forced and form in failed:
+            reasons.append(f"not {form}: it failed here ({failed[form]})")
             continue
         if form == "persistent":
             result, why = _persistent(shape, facts)

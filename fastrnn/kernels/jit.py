@@ -56,22 +56,12 @@ def _program_tile(B, H, H_OUT, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr,
 @triton.jit
 def _row_lengths(len_ptr, i_b, m_b, HAS_LENGTHS: tl.constexpr):
     """(BLOCK_B,) sequence lengths of a tile's rows (len_ptr: (B,) int64), loaded once per program;
-    a placeholder without lengths (then _row_valid ignores it)."""
+    a placeholder without lengths (then _valid_rows ignores it)."""
     if HAS_LENGTHS:
         b_len = tl.load(len_ptr + i_b, mask=m_b, other=0)
     else:
         b_len = i_b
     return b_len
-
-
-@triton.jit
-def _row_valid(b_len, t, m_b, HAS_LENGTHS: tl.constexpr):
-    """(BLOCK_B,) mask of the rows whose sequence is inside step t."""
-    if HAS_LENGTHS:
-        m_valid = m_b & (t < b_len)
-    else:
-        m_valid = m_b
-    return m_valid
 
 
 @triton.jit
@@ -291,5 +281,9 @@ def _mm(b_a, b_w, BLOCK_B: tl.constexpr, BLOCK_K: tl.constexpr, SPLIT: tl.conste
 @triton.jit
 def _valid_rows(b_len, t, m_b, HAS_LENGTHS: tl.constexpr):
     """(BLOCK_B, 1) mask of the rows inside their sequence at step t."""
-    return _row_valid(b_len, t, m_b, HAS_LENGTHS)[:, None]
+    if HAS_LENGTHS:
+        m_valid = m_b & (t < b_len)
+    else:
+        m_valid = m_b
+    return m_valid[:, None]
 

@@ -242,7 +242,7 @@ def launch(kernel, grid, args, meta, problem, counters=None, what=""):
         barrier_watch.watch(counters, what)
     spills = getattr(compiled, "n_spills", None)
     if isinstance(spills, int) and spills > forms.SPILL_LIMIT:
-        forms.remember_failure((str(problem.gx.device), problem.shape), problem.plan.form,
+        forms.remember_failure(problem.gx.device, problem.shape, problem.plan.form,
                                RuntimeError(f"its compiled {what} kernel spills {spills} bytes "
                                             f"per thread"))
 
@@ -251,17 +251,14 @@ def run_planned(problem, pass_name, run, recorders=None):
     """Plan `problem`, note the form (in `recorders`, default this thread's), and run
     `run(problem)`; when the planned form cannot compile or launch on this device, remember that
     and run the next form instead."""
-    skip = []
     while True:
-        problem.plan = forms.plan(problem.shape, problem.gx.device, skip=skip)
+        problem.plan = forms.plan(problem.shape, problem.gx.device)
         try:
             result = run(problem)
         except Exception as error:
             if not is_form_failure(error) or problem.plan.form == "stepwise" or forms.forced_form():
                 raise
-            forms.remember_failure((str(problem.gx.device), problem.shape), problem.plan.form,
-                                   error)
-            skip.append(problem.plan.form)
+            forms.remember_failure(problem.gx.device, problem.shape, problem.plan.form, error)
             continue
         forms.note_form(problem.cell, pass_name, problem.plan, recorders)
         return result
@@ -344,11 +341,6 @@ def run(launchers, gx, h0, c0, w_hh, w_hr, b_hh, **options):
     return RecurrenceFunction.apply(launchers, options, gx, h0, c0, w_hh, w_hr, b_hh)
 
 
-def time_index(step, steps, reverse):
-    """The time index the `step`-th processed step (in forward order) runs at."""
-    return steps - 1 - step if reverse else step
-
-
 def previous_hidden(output, h0, lengths, reverse):
     """(T, B, H_out): the hidden state each step started from (h_{t-1} in processing order).
 
@@ -377,5 +369,8 @@ def weight_grad(dgates, inputs):
 
 
 def counters(problem):
-    """Fresh zeroed barrier counters, one int32 per batch tile, for one cooperative launch."""
+    """Fresh zeroed barrier counters, one int32 per batch tile, for a cooperative launch; for the
+    other forms, whose kernels never touch them, gx stands in (no allocation per call)."""
+    if problem.plan.form != "cooperative":
+        return problem.gx
     return torch.zeros(problem.plan.batch_tiles, dtype=torch.int32, device=problem.gx.device)

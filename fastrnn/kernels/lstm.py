@@ -477,9 +477,10 @@ def forward(pb, store):
     if plan.form == "stepwise":
         h_state = pb.h0.to(torch.float32, copy=True)
         c_state = pb.c0.to(torch.float32, copy=True)
+        phases = _phases(pb)
         with launch.device_guard(gx):
             for s in range(steps):
-                for phase_a, phase_b in _phases(pb):
+                for phase_a, phase_b in phases:
                     _lstm_fwd_kernel[grid](
                         gx, pb.h0, h_state, c_state, pb.w_hh, w_hr, lengths, out, h_state,
                         c_state, acts, cs, hp, gx, steps, batch, hidden, h_out, s, 1, 0,
