@@ -1,6 +1,6 @@
 """fastrnn's benchmark harness (a source-checkout folder, not part of the wheel).
 
-    cases.py      the named grids of benchmarks.md as declared cases
+    cases.py      the named grids of docs/benchmarks.md as declared cases
     providers.py  what is timed: torch.nn, fastrnn modules per backend, a hand-unrolled cell loop
     workload.py   inputs, upstream gradients and the timed closure of one (case, provider, mode)
     timing.py     do_bench on CUDA, torch.utils.benchmark on CPU; peak memory

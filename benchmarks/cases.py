@@ -1,4 +1,4 @@
-"""The named grids of benchmarks.md as declared cases, so results stay comparable with the anchors.
+"""The named grids of docs/benchmarks.md as declared cases, comparable with the anchors.
 
 Dimensions: T time (padded length for packed cases), B batch, I input size, H hidden size,
 L layers, D directions. Every case runs as a module (input projection included).

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from fastrnn.backends import BackendUnavailableError, triton_interpreter_enabled
 
-# The task names of tasks.md, used to report them unavailable when fastrnn.tasks is missing.
+# The task names of docs/tasks.md, used to report them unavailable when fastrnn.tasks is missing.
 DOCUMENTED = ("majority", "majority-rnn", "sentiment", "sine", "dna", "memory")
 NEEDS_IMDB = ("sentiment",)
 

@@ -2,7 +2,7 @@
 
 Same constructor (positional order included), parameter names and registration order, init,
 `state_dict`, outputs, PackedSequence handling and error messages as torch.nn (the contract is
-shared/torch-rnn-contract.md), plus one keyword argument: `backend` (see fastrnn.backends).
+docs/torch-rnn-contract.md), plus one keyword argument: `backend` (see fastrnn.backends).
 
 Dimensions: T time, B batch, I input size, H hidden size, P proj_size, H_out = P or H,
 L num_layers, D directions, G gates (LSTM 4, GRU 3, RNN 1).
