@@ -1,4 +1,4 @@
-"""The `fastrnn` command line: `fastrnn bench | train | sweep | parity | env`.
+"""The `fastrnn` command line: `fastrnn bench | train | sweep | predict | parity | env`.
 
 Each command lives with the code it drives; this file only wires the sub-commands together.
 Command modules expose `add_arguments(parser)` and `run(args) -> int`.
@@ -13,6 +13,7 @@ COMMANDS = {
     "bench": ("fastrnn.bench_cli", "run a benchmark grid and write result files"),
     "train": ("fastrnn.tasks.cli_train", "train a documented task on a backend"),
     "sweep": ("fastrnn.tasks.cli_sweep", "hyperparameter sweep over a documented task"),
+    "predict": ("fastrnn.tasks.cli_predict", "predictions of a saved `train` run on a file"),
     "parity": ("fastrnn.parity_cli", "check a backend against the float64 reference"),
     "env": ("fastrnn.environment", "print the environment block used in result files"),
     "doctor": ("fastrnn.doctor", "check that this install works: environment, backend choice, parity, timing"),  # noqa: E501

@@ -18,8 +18,10 @@ def test_train_prints_epoch_lines_and_writes_record_and_plots(tmp_path, capsys):
     assert "epoch 1/2  loss" in printed and "val_accuracy" in printed and "tok/s" in printed
     run = json.loads((out / "record.json").read_text())
     assert run["config"]["hidden"] == 8 and run["seed"] == 5 and len(run["epochs"]) == 2
-    assert {p.name for p in out.iterdir()} == {"record.json", "curves.png", "states.png"}
-    assert json.loads(printed[printed.index("{"):])["final"] == run["final"]
+    files = ["curves.png", "model.pt", "preprocessing.json", "record.json", "states.png"]
+    assert sorted(p.name for p in out.iterdir()) == files
+    assert json.loads(printed[printed.index("{") : printed.rindex("}") + 1])["final"] == run["final"]
+    assert printed.splitlines()[-1] == f"fastrnn train: files in {out}/: {', '.join(files)}"
 
 
 def test_train_variants_and_set_options(tmp_path):
@@ -37,8 +39,16 @@ def test_train_variants_and_set_options(tmp_path):
 def test_train_sentiment_with_data_dir(tmp_path):
     archive = synthetic.write_archive(tmp_path / "aclImdb_v1.tar.gz", 10)
     code = main(["train", "sentiment", "--backend", "reference", "--size", "tiny", "--epochs", "1",
-                 "--data-dir", str(tmp_path), "--set", "max_len=20", "--quiet"])
+                 "--data-dir", str(tmp_path), "--set", "max_len=20", "--quiet",
+                 "--out", str(tmp_path / "run")])
     assert code == 0 and archive.exists()
+    # --data with an aclImdb archive is the same as --data-dir: its own train/test split.
+    code = main(["train", "sentiment", "--backend", "reference", "--size", "tiny", "--epochs", "1",
+                 "--data", str(archive), "--set", "max_len=20", "--quiet",
+                 "--out", str(tmp_path / "run2")])
+    run = json.loads((tmp_path / "run2" / "record.json").read_text())
+    assert code == 0 and run["config"]["data_dir"] == str(archive) and run["config"]["data"] is None
+    assert run["final"]["metric"] == "val_accuracy"
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -50,14 +60,16 @@ def test_train_sentiment_with_data_dir(tmp_path):
     (["train", "sentiment", "--data-dir", "/nonexistent/aclImdb_v1.tar.gz"], "does not exist"),
     (["sweep", "sine", "--hidden", "8,x"], "--hidden: invalid literal"),
 ])
-def test_bad_options_are_one_line_errors(argv, message, capsys, monkeypatch):
+def test_bad_options_are_one_line_errors(argv, message, capsys, monkeypatch, tmp_path):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.chdir(tmp_path)   # `train` writes to ./runs by default
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"fastrnn {argv[0]}: error:") and message in err
 
 
-def test_non_aclimdb_archive_from_the_cli(tmp_path, capsys):
+def test_non_aclimdb_archive_from_the_cli(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     other = synthetic.write_archive(tmp_path / "other.tar.gz", 2, prefix="reviews")
     assert main(["train", "sentiment", "--data-dir", str(other), "--quiet"]) == 2
     assert "does not have the aclImdb layout" in capsys.readouterr().err

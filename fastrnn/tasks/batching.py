@@ -60,10 +60,35 @@ class SequenceDataset:
     def num_batches(self, batch_size):
         return math.ceil(len(self) / batch_size)
 
-    def batches(self, batch_size, shuffle=False, generator=None):
-        """Yield Batch objects; `shuffle` draws a permutation from `generator` (seeded by the loop)."""
+    def batches(self, batch_size, shuffle=False, generator=None, ordered=False):
+        """Yield Batch objects; `shuffle` draws a permutation from `generator` (seeded by the loop).
+
+        Unshuffled batches are always in dataset order (`ordered` is accepted for the datasets
+        that otherwise group by length)."""
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
-        steps = self.inputs.shape[1]
         for start in range(0, len(self), batch_size):
-            index = order[start : start + batch_size]
-            yield Batch(self.inputs[index], self.target[index], steps * index.numel())
+            yield self.collate(order[start : start + batch_size])
+
+    def collate(self, index):
+        """Batch of the examples at `index` (int64 tensor or list)."""
+        index = torch.as_tensor(index, dtype=torch.int64)
+        return Batch(self.inputs[index], self.target[index], self.inputs.shape[1] * index.numel())
+
+
+class LengthsDataset(SequenceDataset):
+    """Sequences of different lengths, right-padded: batches carry (inputs, lengths).
+
+    inputs: (N, T) int64 tokens or (N, T, F) floats, padded past each length; lengths: (N,) int64
+    (>= 1, <= T); target (N,). A batch's inputs are cut to its longest sequence, and its lengths
+    stay on the CPU (as pack_padded_sequence wants them).
+    """
+
+    def __init__(self, inputs, lengths, target):
+        super().__init__(inputs, target)
+        self.lengths = torch.as_tensor(lengths, dtype=torch.int64)
+
+    def collate(self, index):
+        index = torch.as_tensor(index, dtype=torch.int64)
+        lengths = self.lengths[index]
+        inputs = self.inputs[index, : int(lengths.max())]
+        return Batch((inputs, lengths), self.target[index], int(lengths.sum()))

@@ -3,6 +3,10 @@
 Example:
     fastrnn sweep majority --hidden 16,32 --layers 1,2 --lr 1e-3,1e-2 --out runs/sweep
     fastrnn sweep sine --rnn lstm,gru,rnn --epochs 20 --out runs/speed   # speed vs accuracy
+    fastrnn sweep dna --data splice.csv --hidden 16,32 --set positional=learned
+
+With --data the best configuration is the one with the best validation metric; the test metric
+is shown beside it, never used to choose.
 """
 
 import argparse
@@ -10,7 +14,7 @@ import sys
 
 from fastrnn.tasks import TASKS, get_task
 from fastrnn.tasks.cli_train import USER_ERRORS
-from fastrnn.tasks.options import add_common, options_epilog, parse_sets
+from fastrnn.tasks.options import add_common, options_epilog, parse_sets, set_threads
 from fastrnn.tasks.sweep import AXES, parse_axis, run_sweep, table
 
 
@@ -29,6 +33,7 @@ def add_arguments(parser):
 
 def run(args):
     try:
+        set_threads(args.threads)
         task = get_task(args.task)
         axes = {name: parse_axis(name, getattr(args, name)) for name in AXES
                 if getattr(args, name) is not None}
@@ -36,8 +41,9 @@ def run(args):
         for key in ("size", "epochs", "bidirectional"):
             if getattr(args, key) is not None:
                 fixed[key] = getattr(args, key)
-        if args.data_dir is not None:
-            fixed["data_dir"] = args.data_dir
+        for key in ("data_dir", "data"):
+            if getattr(args, key) is not None:
+                fixed[key] = getattr(args, key)
         log = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
         result = run_sweep(args.task, axes, out=args.out, log=log, backend=args.backend,
                            device=args.device, seed=args.seed, **fixed)

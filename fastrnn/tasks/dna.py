@@ -1,25 +1,35 @@
-"""`dna`: a bidirectional GRU with attention finds a planted motif in random DNA.
+"""`dna`: a bidirectional GRU with attention classifies DNA: a planted motif, or the user's file.
 
 Tutorial model: Embedding(4, 16), bidirectional GRU(16, 32), a learned attention score per step,
 softmax over time, the weighted sum of the outputs, Linear(64, 2); Adam 1e-3, batch 32, 10 epochs.
 Data: random A/C/G/T strings of length 50; half get the motif planted at a random position.
 The label is whether the motif occurs in the final string (the tutorial's version computed a
 constant label), so a chance occurrence in an unplanted string is labelled correctly as 1.
+
+With `data=FILE` (`fastrnn train dna --data FILE`): sequences and labels from a CSV/TSV file
+(`sequence_column`, `label_column`) or a FASTA file (label in the header), any number of
+classes, IUPAC ambiguity codes read as the average of their bases, split three ways (see
+data/labelled.py). `positional` and `readout` (dna_model.py) let the model see positions.
 """
 
 import torch
-from torch import nn
 
 from fastrnn.tasks import plots
-from fastrnn.tasks.base import Splits, Task
-from fastrnn.tasks.batching import SequenceDataset
-from fastrnn.tasks.layers import recurrent, sequence_states
+from fastrnn.tasks.base import Predictable, Splits, Task
+from fastrnn.tasks.batching import LengthsDataset, SequenceDataset
+from fastrnn.tasks.data import nucleotides
+from fastrnn.tasks.data.files import FileFormatError, where
+from fastrnn.tasks.data.labelled import class_names, label_indices, read_labelled, split_rows
+from fastrnn.tasks.dna_model import DNAClassifier
+from fastrnn.tasks.layers import sequence_states
 
-ALPHABET = "ACGT"
+ALPHABET = nucleotides.BASES
+MOTIF_CLASSES = ["no motif", "motif"]
 
 
 def encode(text):
-    return torch.tensor([ALPHABET.index(ch) for ch in text], dtype=torch.int64)
+    """A DNA string -> codes (T,) int64; A C G T are 0-3, IUPAC codes follow (nucleotides.py)."""
+    return nucleotides.encode(text)
 
 
 def motif_strings(n, length, motif, generator):
@@ -41,70 +51,116 @@ def motif_strings(n, length, motif, generator):
     return tokens, (first >= 0).long(), first
 
 
-class AttentionClassifier(nn.Module):
-    """Embedding -> recurrent stack -> softmax attention over time -> linear head.
+def encode_rows(rows):
+    """Codes of every row of a labelled file; FileFormatError naming the line of a bad letter."""
+    codes = []
+    for value, line in zip(rows.values, rows.lines):
+        try:
+            codes.append(nucleotides.encode(value))
+        except ValueError as error:
+            raise FileFormatError(f"{where(rows.path, line)}: {error}") from error
+    return codes
 
-    forward(x: (B, T) int64) -> logits (B, 2); `attention(x)` -> weights (B, T).
-    """
 
-    def __init__(self, kind, hidden, layers, dropout, bidirectional, backend, embed=16):
-        super().__init__()
-        width = hidden * (2 if bidirectional else 1)
-        self.embed = nn.Embedding(len(ALPHABET), embed)
-        self.rnn = recurrent(kind, embed, hidden, layers=layers, dropout=dropout,
-                             bidirectional=bidirectional, backend=backend)
-        self.score = nn.Linear(width, 1)
-        self.head = nn.Linear(width, 2)
-
-    def _attend(self, x):
-        output, _ = self.rnn(self.embed(x))                    # (B, T, D*H)
-        weights = torch.softmax(self.score(output).squeeze(-1), dim=1)   # (B, T)
-        return weights, torch.bmm(weights.unsqueeze(1), output).squeeze(1)
-
-    def forward(self, x):
-        return self.head(self._attend(x)[1])
-
-    def attention(self, x):
-        return self._attend(x)[0]
+def sequence_dataset(codes, targets):
+    """SequenceDataset when every sequence has one length, else a PAD-padded LengthsDataset."""
+    targets = torch.as_tensor(targets, dtype=torch.int64)
+    lengths = [len(c) for c in codes]
+    if len(set(lengths)) == 1:
+        return SequenceDataset(torch.stack(codes), targets)
+    padded = torch.full((len(codes), max(lengths)), nucleotides.PAD, dtype=torch.int64)
+    for row, c in enumerate(codes):
+        padded[row, : len(c)] = c
+    return LengthsDataset(padded, lengths, targets)
 
 
 class DNA(Task):
     name = "dna"
-    summary = "bidirectional GRU + attention: is the motif in the string?"
+    summary = "bidirectional GRU + attention: is the motif in the string? (or: your file's classes)"
+    reads_files = True
     defaults = {"rnn": "gru", "bidirectional": True, "epochs": 10, "hidden": 32, "lr": 1e-3,
                 "batch_size": 32, "seq_len": 50, "motif": "GATTACA", "n_train": 4000,
-                "n_val": 1000, "n_plot": 6}
+                "n_val": 1000, "n_plot": 6, "embed": 16, "positional": "none",
+                "readout": "attention", "sequence_column": "sequence", "label_column": "label"}
     sizes = {"tiny": {"epochs": 3, "seq_len": 20, "motif": "GATTA", "n_train": 512, "n_val": 256}}
 
     def make_data(self, config, generator, ctx):
+        if config["data"] is not None:
+            return self._file_data(config, generator)
+
         def split(n):
             tokens, labels, first = motif_strings(n, config["seq_len"], config["motif"], generator)
             return SequenceDataset(tokens, labels), first
 
         (train, _), (val, first) = split(config["n_train"]), split(config["n_val"])
         share = float(val.target.float().mean())
-        return Splits(train, val, {"val_first": first, "chance": max(share, 1 - share)})
+        spec = {"classes": MOTIF_CLASSES, "length": config["seq_len"]}
+        return Splits(train, val, {"val_first": first, "chance": max(share, 1 - share),
+                                   "classes": MOTIF_CLASSES, "spec": spec})
+
+    def _file_data(self, config, generator):
+        rows = read_labelled(config["data"], config["sequence_column"], config["label_column"],
+                             config["split_column"], fasta=True)
+        codes = encode_rows(rows)
+        classes = class_names(rows.labels)
+        targets = label_indices(rows, classes)
+        parts = split_rows(rows, classes, val_fraction=float(config["val_fraction"]),
+                           test_fraction=float(config["test_fraction"]), generator=generator)
+        datasets = {name: sequence_dataset([codes[k] for k in index], [targets[k] for k in index])
+                    for name, index in parts.items() if index}
+        lengths = [len(c) for c in codes]
+        counts = torch.bincount(torch.tensor([targets[k] for k in parts["val"]]),
+                                minlength=len(classes))
+        spec = {"classes": classes, "length": max(lengths)}
+        extra = {"classes": classes, "spec": spec, "val_first": None,
+                 "chance": float(counts.max() / counts.sum()),
+                 "rows": {name: len(index) for name, index in parts.items()},
+                 "lengths": [min(lengths), max(lengths)], "source": str(config["data"])}
+        return Splits(datasets["train"], datasets["val"], extra, test=datasets.get("test"))
 
     def make_model(self, config, backend, data):
-        return AttentionClassifier(config["rnn"], config["hidden"], config["layers"],
-                                   config["dropout"], config["bidirectional"], backend)
+        spec = data.extra["spec"]
+        return DNAClassifier(config["rnn"], config["hidden"], config["layers"], config["dropout"],
+                             config["bidirectional"], backend, classes=len(spec["classes"]),
+                             length=spec["length"], positional=config["positional"],
+                             readout=config["readout"], embed=config["embed"])
 
     def extras(self, model, data, config, ctx):
-        return {"chance": data.extra["chance"]}
+        keep = ("chance", "rows", "lengths", "source")
+        return {k: data.extra[k] for k in keep if k in data.extra}
+
+    def prediction_data(self, path, config, spec):
+        rows = read_labelled(path, config["sequence_column"], config["label_column"],
+                             config["split_column"], fasta=True, need_labels=False)
+        codes = encode_rows(rows)
+        limited = config["positional"] != "none" or config["readout"] != "attention"
+        for c, line in zip(codes, rows.lines):
+            if limited and len(c) > spec["length"]:
+                raise FileFormatError(f"{where(path, line)}: a sequence of {len(c)} letters is "
+                                      f"longer than the {spec['length']} the model was trained on")
+        labels = label_indices(rows, spec["classes"]) if rows.labels is not None else None
+        dataset = sequence_dataset(codes, labels or [0] * len(codes))
+        return Predictable(dataset, rows.ids, labels)
 
     @torch.no_grad()
     def plots(self, model, data, config, ctx):
+        if model.score is None:
+            return []   # readout='flatten' pools nothing: no attention to draw
         model.eval()
-        # Show positives and negatives alternately so the contrast is visible.
+        # Show examples of different classes alternately so the contrast is visible.
         labels = data.val.target
-        positives = torch.nonzero(labels == 1).flatten().tolist()
-        negatives = torch.nonzero(labels == 0).flatten().tolist()
         half = max(config["n_plot"] // 2, 1)
-        rows = [i for pair in zip(positives[:half], negatives[:half]) for i in pair]
-        weights = model.attention(data.val.inputs[rows].to(ctx.device)).cpu().numpy()
-        starts = data.extra["val_first"][rows].tolist()
-        return [plots.attention_map(weights, starts, len(config["motif"]), labels[rows].tolist(),
-                                    ctx.out / "dna_attention.png")]
+        groups = [torch.nonzero(labels == c).flatten().tolist()[:half]
+                  for c in sorted(set(labels.tolist()), reverse=True)]
+        rows = [i for group in zip(*groups[:2]) for i in group] if len(groups) > 1 else groups[0]
+        weights = model.attention(data.val.collate(rows).to(ctx.device).inputs).cpu().numpy()
+        first = data.extra["val_first"]
+        starts = first[rows].tolist() if first is not None else [-1] * len(rows)
+        names = [data.extra["classes"][k] for k in labels[rows].tolist()]
+        motif = len(config["motif"]) if first is not None else 0
+        return [plots.attention_map(weights, starts, motif, names, ctx.out / "dna_attention.png")]
 
     def states(self, model, data, ctx):
-        return sequence_states(model.rnn, model.embed(data.val.inputs[:1].to(ctx.device)))
+        inputs = data.val.collate([0]).inputs
+        codes = inputs[0][:, : int(inputs[1][0])] if isinstance(inputs, tuple) else inputs
+        return sequence_states(model.rnn, model.features(codes.to(ctx.device)))

@@ -21,7 +21,11 @@ def check_kind(kind):
 
 def recurrent(kind, input_size, hidden, *, layers=1, dropout=0.0, bidirectional=False,
               backend="auto"):
-    """A batch-first fastrnn.LSTM / GRU / RNN. Input (B, T, I) -> output (B, T, D*H)."""
+    """A batch-first fastrnn.LSTM / GRU / RNN. Input (B, T, I) -> output (B, T, D*H).
+
+    `dropout` acts between stacked layers only, as in torch.nn; the task models apply their own
+    nn.Dropout to the recurrent output, so the option also acts on one-layer models.
+    """
     cls = getattr(fastrnn, _SEQUENCE[check_kind(kind)])
     # torch warns when dropout is set with one layer (it would do nothing): pass 0 there.
     return cls(input_size, hidden, num_layers=layers, batch_first=True,

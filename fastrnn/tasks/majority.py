@@ -35,7 +35,7 @@ def majority_splits(config, generator, as_tokens):
 
 
 class CellClassifier(nn.Module):
-    """Optional embedding, a CellStack unrolled over time, a linear head on the last h.
+    """Optional embedding, a CellStack unrolled over time, dropout, a linear head on the last h.
 
     forward(x: (B, T) int64 tokens if embedded else (B, T, 1) float) -> logits (B, 2).
     """
@@ -47,12 +47,14 @@ class CellClassifier(nn.Module):
         self.cells = CellStack(kind, input_size, hidden, layers=layers, dropout=dropout,
                                backend=backend)
         self.head = nn.Linear(hidden, 2)
+        # On the top h too, so that `dropout` regularises a one-cell model as well.
+        self.drop = nn.Dropout(dropout)
 
     def features(self, x):
         return self.embed(x) if self.embed is not None else x
 
     def forward(self, x):
-        return self.head(self.cells(self.features(x)))
+        return self.head(self.drop(self.cells(self.features(x))))
 
 
 class Majority(Task):

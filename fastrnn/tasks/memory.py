@@ -35,7 +35,8 @@ def first_token_sequences(n, length, n_classes, n_distractors, generator):
 
 
 class LastStepClassifier(nn.Module):
-    """Embedding -> recurrent stack -> linear head on the last step. (B, T) int64 -> (B, C)."""
+    """Embedding -> recurrent stack -> dropout -> linear head on the last step.
+    (B, T) int64 -> (B, C)."""
 
     def __init__(self, kind, vocab, classes, hidden, layers, dropout, bidirectional, backend,
                  embed=16, gate_bias=0.0):
@@ -46,10 +47,11 @@ class LastStepClassifier(nn.Module):
         if gate_bias:
             set_memory_bias(self.rnn, gate_bias)
         self.head = nn.Linear(hidden * (2 if bidirectional else 1), classes)
+        self.drop = nn.Dropout(dropout)
 
     def forward(self, x):
         output, _ = self.rnn(self.embed(x))
-        return self.head(output[:, -1])
+        return self.head(self.drop(output[:, -1]))
 
 
 def _cells(value):
@@ -119,7 +121,7 @@ class Memory(Task):
                 data = self.make_data(single, loop.generator(ctx.seed + length), ctx)
                 model = self.make_model(single, ctx.backend, data).to(ctx.device)
                 rows = loop.fit(model, data, self.kind, "val_accuracy", single, ctx,
-                                label=f"{cell} T={length}")
+                                label=f"{cell} T={length}").rows
                 table.setdefault(cell, {})[str(length)] = rows[-1]["metric"]
                 runs.append({"rnn": cell, "T": length, "epochs": rows,
                              "seconds_per_epoch": sum(r["seconds"] for r in rows) / len(rows)})

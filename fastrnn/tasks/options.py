@@ -1,5 +1,7 @@
 """Command-line plumbing shared by `fastrnn train` and `fastrnn sweep`: task options as KEY=VALUE."""
 
+import torch
+
 from fastrnn.backends import BACKENDS
 
 
@@ -60,9 +62,29 @@ def add_common(parser, tasks):
     parser.add_argument("--data-dir", default=None,
                         help="sentiment: directory or archive holding aclImdb "
                              "(default: $FASTRNN_DATA, else ~/.cache/fastrnn)")
+    parser.add_argument("--data", default=None, metavar="FILE",
+                        help="dna, sentiment, sine: train on your own file (CSV/TSV, or FASTA for "
+                             "dna; see docs/own-data.md)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="any other task option, e.g. --set max_len=256 --set n_train=2000")
+    add_threads(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+
+
+def add_threads(parser):
+    """--threads, with `fastrnn bench`'s default of one thread."""
+    # The task models are small: extra intra-op threads mostly spin, and on a busy machine the
+    # spinning made `train majority` take 15 minutes instead of 71 s. One thread, as bench.
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for torch (torch.set_num_threads; default 1, as "
+                             "fastrnn bench)")
+
+
+def set_threads(threads):
+    """Apply --threads; ValueError for a count below 1."""
+    if threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {threads}")
+    torch.set_num_threads(threads)
 
 
 def options_epilog(tasks):

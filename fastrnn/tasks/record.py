@@ -36,7 +36,7 @@ def build(task, config, backend, environment, seed, result, total_seconds):
         "environment": environment,
         "seed": seed,
         "epochs": result.epochs,
-        "final": {"metric": task.metric, "value": float(result.value),
+        "final": {"metric": result.metric or task.metric, "value": float(result.value),
                   "higher_is_better": task.higher_is_better, "extras": result.extras},
         "total_seconds": float(total_seconds),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

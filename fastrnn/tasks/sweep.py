@@ -37,8 +37,10 @@ def run_sweep(task_name, axes, *, out=None, log=print, **fixed):
     """Train `task_name` for every point of the grid `axes`; other settings from `fixed`.
 
     Returns {'task', 'metric', 'higher_is_better', 'rows': [{label, settings, metric,
-    seconds_per_epoch, total_seconds}], 'best'}; writes sweep.json, sweep.md, sweep.png and each
-    run's record under `out` when given.
+    val_metric, seconds_per_epoch, total_seconds}], 'best'}; writes sweep.json, sweep.md,
+    sweep.png and each run's record under `out` when given. `best` is chosen on val_metric: the
+    final metric itself for generated data, the best validation score for file runs (whose final
+    metric is the test score, which must not choose).
     """
     task = get_task(task_name)
     points = grid(axes)
@@ -47,16 +49,20 @@ def run_sweep(task_name, axes, *, out=None, log=print, **fixed):
         run_out = Path(out) / f"run{index:02d}" if out is not None else None
         start = time.perf_counter()
         record = train(task_name, out=run_out, quiet=True, **fixed, **point)
-        epochs = record["epochs"]
-        rows.append({"label": label(point), "settings": point, "metric": record["final"]["value"],
+        epochs, final = record["epochs"], record["final"]
+        tested = final["extras"].get("report", {}).get("split") == "test"
+        rows.append({"label": label(point), "settings": point, "metric": final["value"],
+                     "metric_name": final["metric"],
+                     "val_metric": (final["extras"]["training"]["best_val"] if tested
+                                    else final["value"]),
                      "seconds_per_epoch": sum(e["seconds"] for e in epochs) / len(epochs),
                      "total_seconds": time.perf_counter() - start})
-        log(f"[{index}/{len(points)}] {label(point)}: {task.metric} {rows[-1]['metric']:.4f}, "
-            f"{rows[-1]['seconds_per_epoch']:.2f}s/epoch")
+        log(f"[{index}/{len(points)}] {label(point)}: {final['metric']} "
+            f"{rows[-1]['metric']:.4f}, {rows[-1]['seconds_per_epoch']:.2f}s/epoch")
     pick = max if task.higher_is_better else min
     result = {"task": task_name, "metric": task.metric, "higher_is_better": task.higher_is_better,
               "fixed": {k: v for k, v in fixed.items() if v is not None}, "rows": rows,
-              "best": pick(rows, key=lambda r: r["metric"])["label"]}
+              "best": pick(rows, key=lambda r: r["val_metric"])["label"]}
     if out is not None:
         out = Path(out)
         (out / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -66,10 +72,17 @@ def run_sweep(task_name, axes, *, out=None, log=print, **fixed):
 
 
 def table(result):
-    """Markdown table of a sweep, best configuration marked."""
-    lines = [f"| configuration | {result['metric']} | s/epoch |", "|---|---|---|"]
-    for row in result["rows"]:
+    """Markdown table of a sweep, best configuration marked; file runs show the validation score
+    that chose and the test score beside it."""
+    rows = result["rows"]
+    tested = [r for r in rows if r.get("metric_name", result["metric"]) != result["metric"]]
+    if tested:
+        lines = [f"| configuration | best {result['metric']} | {tested[0]['metric_name']} | "
+                 "s/epoch |", "|---|---|---|---|"]
+    else:
+        lines = [f"| configuration | {result['metric']} | s/epoch |", "|---|---|---|"]
+    for row in rows:
         mark = " (best)" if row["label"] == result["best"] else ""
-        lines.append(f"| {row['label']}{mark} | {row['metric']:.4f} | "
-                     f"{row['seconds_per_epoch']:.2f} |")
+        scores = f"{row['val_metric']:.4f} | {row['metric']:.4f}" if tested else f"{row['metric']:.4f}"
+        lines.append(f"| {row['label']}{mark} | {scores} | {row['seconds_per_epoch']:.2f} |")
     return "\n".join(lines)

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tqdm import tqdm
+from fastrnn.tasks.progress import bar as progress_bar
 
 CHUNK = 1 << 20
 
@@ -33,8 +33,8 @@ def sha256_of(path):
 def _stream(response, handle, expected_size, quiet, label):
     """Copy the response body into handle; returns (bytes written, sha256 hex)."""
     digest, written = hashlib.sha256(), 0
-    with tqdm(total=expected_size, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
-              disable=quiet) as bar:
+    with progress_bar(total=expected_size, unit="B", unit_scale=True, unit_divisor=1024,
+                      desc=label, disable=quiet) as bar:
         while True:
             block = response.read(CHUNK)
             if not block:

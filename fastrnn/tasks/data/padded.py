@@ -40,11 +40,13 @@ class PaddedTextDataset:
             tokens[row, : lengths[row]] = torch.tensor(self.sequences[i])
         return Batch((tokens, lengths), self.labels[index], int(lengths.sum()))
 
-    def batches(self, batch_size, shuffle=False, generator=None):
+    def batches(self, batch_size, shuffle=False, generator=None, ordered=False):
         """Length-bucketed batches. Shuffled: random pools of POOL batches, sorted by length within
-        a pool, batch order shuffled. Not shuffled: all examples sorted by length (deterministic)."""
+        a pool, batch order shuffled. Not shuffled: all examples sorted by length (deterministic),
+        or in dataset order when `ordered` (for predictions that go back to their rows)."""
         if not shuffle:
-            order = torch.argsort(self.lengths, stable=True).tolist()
+            order = (list(range(len(self))) if ordered
+                     else torch.argsort(self.lengths, stable=True).tolist())
             for start in range(0, len(order), batch_size):
                 yield self.collate(order[start : start + batch_size])
             return

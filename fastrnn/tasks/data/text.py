@@ -36,6 +36,14 @@ class Vocab:
         self.stoi = {token: index for index, token in enumerate(self.itos)}
         self.pad_id, self.unk_id = 0, 1
 
+    @classmethod
+    def from_itos(cls, itos):
+        """The vocabulary of a saved run: `itos` is its token list, specials first."""
+        vocab = cls([])
+        vocab.itos = list(itos)
+        vocab.stoi = {token: index for index, token in enumerate(vocab.itos)}
+        return vocab
+
     def __len__(self):
         return len(self.itos)
 
