@@ -8,8 +8,10 @@
     runner.py     runs a micro grid into result rows (progress bar)
     tasks_grid.py times the documented tasks per backend
     results.py    result files: JSON (validated by schema.py), CSV, paths
-    report.py     printed table, speedups vs torch, comparison of two runs
-    plots.py      figures drawn from result files
+    report.py     the printed report: legend, tables, what was not timed (summary.py: the close)
+    table.py      fixed-width tables; formats.py: the number formats
+    compare.py    two runs compared by speedup vs torch; compare_plot.py: its figure
+    plots.py      figures drawn from result files (figures.py: saving, ticks)
 
 Entry point: `fastrnn bench` (fastrnn/bench_cli.py); `pytest benchmarks/ --benchmark-only` times the
 `cpu` grid through pytest-benchmark.

@@ -1,23 +1,22 @@
-"""Figures drawn only from result files (never from live timings), with matplotlib's Agg backend.
+"""Figures drawn only from result files (never from live timings).
 
     sweep figures  one per (grid, sweep): per (cell, dtype, mode) two panels, time vs the swept
                    size on log axes with the p20-p80 band per provider, and speedup vs torch
-    tasks figure   seconds per epoch per task and backend
-    compare figure new/old time ratio per row of two runs
+    tasks figure   seconds per epoch per task and backend on a linear axis, each bar labelled with
+                   its time and the task's final metric
     headline figure µs per step vs H per provider (each kernel form, cuDNN fp16 and bf16), a panel
                    per (cell, dtype, mode): the figure of `fastrnn gpu-run`
+
+The comparison of two runs is drawn by compare_plot.py; saving and tick labels are figures.py's.
 """
 
+import math
 from collections import defaultdict
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen before pyplot loads)
-from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
-
-from benchmarks.cases import DTYPE_SHORT, MODES, provider_order  # noqa: E402
+from benchmarks import figures
+from benchmarks.cases import DTYPE_SHORT, MODES, provider_order
+from benchmarks.figures import plt
 
 _COLORS = {"torch": "tab:blue", "reference": "tab:green", "triton": "tab:red", "cells": "tab:gray",
            "torch-fp16": "tab:cyan", "torch-bf16": "tab:purple", "torch-fp32": "tab:olive"}
@@ -70,16 +69,14 @@ def _draw_panel(time_axis, speed_axis, rows, variable):
         if speed and provider != "torch":
             speed_axis.plot(*zip(*speed), "o-", label=provider, color=color)
     time_axis.set_yscale("log")
+    figures.plain_log_axis(time_axis)
     time_axis.set_ylabel("median ms (p20-p80 band)")
     speed_axis.set_yscale("log")
-    # Plain '0.8x' labels on the log axis instead of matplotlib's '8x10^-1'.
-    label = FuncFormatter(lambda value, _: f"{value:.3g}x")
-    speed_axis.yaxis.set_major_formatter(label)
-    speed_axis.yaxis.set_minor_formatter(label)
+    figures.plain_log_axis(speed_axis)
     speed_axis.axhline(1.0, color=_COLORS["torch"], linestyle="--", linewidth=1)
-    speed_axis.set_ylabel("speedup vs torch")
+    speed_axis.set_ylabel("speedup vs torch (x)")
     for axis in (time_axis, speed_axis):
-        axis.set_xscale("log", base=2)
+        figures.swept_ticks(axis, [r[variable] for r in rows])
         axis.set_xlabel(variable)
         axis.grid(True, which="both", alpha=0.3)
 
@@ -96,8 +93,9 @@ def plot_sweeps(result, out_dir, stem):
         variable = _swept_variable(sweep)
         panels = sorted({(cell, dtype) for cell, dtype, _ in series})
         modes = [m for m in MODES if any(key[2] == m for key in series)]
+        width, height = max(4.6 * len(modes), 5.0), 3.0 * 2 * len(panels) + 1.0
         figure, axes = plt.subplots(2 * len(panels), len(modes), squeeze=False,
-                                    figsize=(4.6 * len(modes), 3.0 * 2 * len(panels)))
+                                    figsize=(width, height))
         for index, (cell, dtype) in enumerate(panels):
             for column, mode in enumerate(modes):
                 time_axis, speed_axis = axes[2 * index][column], axes[2 * index + 1][column]
@@ -110,42 +108,82 @@ def plot_sweeps(result, out_dir, stem):
                 device = rows[0]["device"]
                 time_axis.set_title(f"{cell} {dtype} {mode} on {device}", fontsize=9)
                 speed_axis.set_title(f"{cell} {dtype} {mode}: speedup vs torch", fontsize=9)
-                if column == 0:
-                    time_axis.legend(fontsize=7)
-        where = result["env"]["gpu_name"] or result["env"]["cpu_model"] or "CPU"
-        figure.suptitle(f"{grid} grid, sweep {sweep} ({where})", fontsize=11)
-        figure.tight_layout(rect=(0, 0, 1, 0.98))
+        # One legend under all panels: inside a panel, eight providers would hide the lines.
+        legend_inches = _legend_below(figure, width)
+        figure.suptitle(f"{grid} grid, sweep {sweep} ({_where(result)})", fontsize=11)
         path = out_dir / f"{stem}-{_slug(grid)}-{_slug(sweep)}.png"
-        figure.savefig(path, dpi=80)
-        plt.close(figure)
-        paths.append(path)
+        paths.append(figures.save(figure, path, dpi=80,
+                                  rect=(0, legend_inches / height, 1, 1 - 0.4 / height)))
     return paths
 
 
+def _legend_below(figure, width):
+    """A legend of every provider drawn in `figure`, centred under the panels, in as many columns
+    as fit `width` inches; returns the height in inches it takes."""
+    handles = {}
+    for axis in figure.axes:
+        for handle, label in zip(*axis.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    labels = sorted(handles, key=provider_order)
+    if not labels:
+        return 0.0
+    # An entry of the longest provider name takes about 1.7 inches at 8 points.
+    columns = min(len(labels), max(1, int(width // 1.7)))
+    figure.legend([handles[label] for label in labels], labels, loc="lower center",
+                  ncol=columns, fontsize=8)
+    return 0.15 + 0.22 * math.ceil(len(labels) / columns)
+
+
+def _task_label(row):
+    """'0.033 s, val_accuracy 0.879': the bar's time and the model it trained."""
+    text = f"{row['seconds_per_epoch']:.3g} s"
+    if row["final_metric"] is not None:
+        text += f", {row['metric']} {row['final_metric']:.3g}"
+    return text
+
+
 def plot_tasks(result, out_dir, stem):
-    """Grouped bars of seconds per epoch per task and backend; None when no task was timed."""
+    """Grouped bars of seconds per epoch per task and backend on a linear axis (a bar's length is
+    its time), each labelled with the time and the final metric; backends that did not run are
+    named under the chart. None when no task was timed."""
     timed = [r for r in result["tasks"] if r["seconds_per_epoch"] is not None]
     if not timed:
         return None
     tasks = list(dict.fromkeys(r["task"] for r in timed))
     backends = list(dict.fromkeys(r["backend"] for r in timed))
-    figure, axis = plt.subplots(figsize=(9, 0.6 + 0.5 * len(tasks) * len(backends)))
+    figure, axis = plt.subplots(figsize=(9, 1.4 + 0.42 * len(tasks) * len(backends)))
     height = 0.8 / len(backends)
+    labels = []
     for index, backend in enumerate(backends):
-        by_task = {r["task"]: r["seconds_per_epoch"] for r in timed if r["backend"] == backend}
-        ys = [t + index * height for t in range(len(tasks)) if tasks[t] in by_task]
-        axis.barh(ys, [by_task[t] for t in tasks if t in by_task], height=height, label=backend,
-                  color=_COLORS.get(backend))
-    axis.set_yticks([t + 0.4 - height / 2 for t in range(len(tasks))], tasks)
-    axis.set_xscale("log")
-    axis.set_xlabel("seconds per epoch (median)")
-    axis.legend(fontsize=8)
-    axis.set_title(f"tasks ({timed[0]['size']} size) on {timed[0]['device']}", fontsize=10)
-    figure.tight_layout()
-    path = Path(out_dir) / f"{stem}-tasks.png"
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-    return path
+        rows = {r["task"]: r for r in timed if r["backend"] == backend}
+        # The first backend on top within each task, tasks top to bottom in run order.
+        ys = {t: len(tasks) - 1 - tasks.index(t) + 0.4 - (index + 0.5) * height for t in rows}
+        axis.barh([ys[t] for t in rows], [r["seconds_per_epoch"] for r in rows.values()],
+                  height=height * 0.92, label=backend, color=_color(backend, backends))
+        labels += [axis.annotate(_task_label(r), (r["seconds_per_epoch"], ys[t]),
+                                 xytext=(4, 0), textcoords="offset points", va="center",
+                                 fontsize=7.5) for t, r in rows.items()]
+    axis.set_yticks([len(tasks) - 1 - i for i in range(len(tasks))], tasks)
+    axis.set_xlim(0, max(r["seconds_per_epoch"] for r in timed) * 1.05)
+    axis.set_xlabel("seconds per epoch (median of the epochs after the first)")
+    axis.grid(True, axis="x", alpha=0.3)
+    axis.legend(fontsize=8, loc="lower right")
+    axis.set_title(f"tasks ({timed[0]['size']} preset) on {_where(result)}", fontsize=10)
+    missing = sorted({r["backend"] for r in result["tasks"] if r["seconds_per_epoch"] is None}
+                     - set(backends))
+    bottom = 0.0
+    if missing:
+        figure.text(0.01, 0.01, f"not run: {', '.join(missing)} (see the report for why)",
+                    fontsize=8, color="0.35")
+        bottom = 0.5 / figure.get_figheight()
+    figure.tight_layout(rect=(0, bottom, 1, 1))
+    figures.room_for(axis, labels)
+    return figures.save(figure, Path(out_dir) / f"{stem}-tasks.png", rect=(0, bottom, 1, 1))
+
+
+def _where(result):
+    env = result["env"]
+    return env.get("gpu_name") or env.get("cpu_model") or result["device"]
 
 
 def plot_result(result, out_dir, stem):
@@ -153,26 +191,6 @@ def plot_result(result, out_dir, stem):
     paths = plot_sweeps(result, out_dir, stem)
     tasks = plot_tasks(result, out_dir, stem)
     return paths + ([tasks] if tasks else [])
-
-
-def plot_compare(changes, path, old_label, new_label):
-    """Horizontal bars of new/old per common row (log axis, 1 = unchanged); returns the path."""
-    changes = sorted(changes, key=lambda c: c["ratio"])
-    labels = [" ".join(str(part) for part in c["key"]) for c in changes]
-    figure, axis = plt.subplots(figsize=(10, 1 + 0.25 * max(len(changes), 1)))
-    colors = ["tab:green" if c["ratio"] < 1 else "tab:red" for c in changes]
-    axis.barh(range(len(changes)), [c["ratio"] for c in changes], color=colors)
-    axis.set_yticks(range(len(changes)), labels, fontsize=6)
-    axis.set_xscale("log")
-    axis.axvline(1.0, color="black", linewidth=1)
-    axis.set_xlabel("new / old median time (< 1: faster)")
-    axis.set_title(f"{new_label} vs {old_label}", fontsize=9)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-    return path
 
 
 def plot_headline(result, path):
@@ -185,8 +203,9 @@ def plot_headline(result, path):
     panels = sorted({(r["cell"], r["dtype"]) for r in timed})
     modes = [m for m in MODES if any(r["mode"] == m for r in timed)]
     order = sorted({r["provider"] for r in timed}, key=provider_order)
-    figure, axes = plt.subplots(len(panels), len(modes), squeeze=False,
-                                figsize=(5.2 * len(modes), 3.4 * len(panels)))
+    # At least 8 inches wide: the shared legend and the title must fit even over one panel.
+    width, height = max(5.2 * len(modes), 8.0), 3.4 * len(panels) + 0.9
+    figure, axes = plt.subplots(len(panels), len(modes), squeeze=False, figsize=(width, height))
     for index, (cell, dtype) in enumerate(panels):
         for column, mode in enumerate(modes):
             axis = axes[index][column]
@@ -206,31 +225,17 @@ def plot_headline(result, path):
                     ok = r["status"] == "ok"
                     axis.plot([h], [r["us_per_step"]], "o", color=color,
                               markerfacecolor=color if ok else "none")
-            axis.set_xscale("log", base=2)
-            sizes = sorted({r["H"] for r in rows})
-            axis.set_xticks(sizes, [str(h) for h in sizes])
-            axis.xaxis.set_minor_locator(NullLocator())
+            figures.swept_ticks(axis, [r["H"] for r in rows] or [r["H"] for r in timed])
             axis.set_yscale("log")
+            figures.plain_log_axis(axis)
             axis.set_xlabel("H (= I)")
             axis.set_ylabel("µs per step (median)")
             axis.grid(True, which="both", alpha=0.3)
             axis.set_title(f"{cell} {dtype} {mode}", fontsize=9)
-    handles = {}
-    for axis in figure.axes:
-        for handle, label in zip(*axis.get_legend_handles_labels()):
-            handles.setdefault(label, handle)
-    labels = sorted(handles, key=provider_order)
-    figure.legend([handles[label] for label in labels], labels, loc="lower center",
-                  ncol=min(6, len(labels)), fontsize=8)
-    env = result["env"]
-    where = env.get("gpu_name") or env.get("cpu_model") or result["device"]
+    legend_inches = _legend_below(figure, width)
     shape = ", ".join(f"{key}={'/'.join(map(str, sorted({r[key] for r in timed})))}"
                       for key in ("B", "T"))
-    figure.suptitle(f"{result['grids'][0]}: {shape} ({where}; open marker: parity failed)",
-                    fontsize=10)
-    figure.tight_layout(rect=(0, 0.04, 1, 0.97))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
-    return path
+    figure.suptitle(f"{result['grids'][0]}: {shape} on {_where(result)}\n"
+                    f"open marker: parity failed; dashed: torch.nn", fontsize=10)
+    return figures.save(figure, path, dpi=80,
+                        rect=(0, legend_inches / height, 1, 1 - 0.55 / height))

@@ -1,14 +1,22 @@
-"""Printed tables of a result: timings with speedups vs the torch provider, tasks, and the change
-between two runs.
+"""The printed report of a result: a header line, a legend, the timing table grouped by case, the
+tasks table, what was not timed and why, and a closing summary (summary.py).
 
-A row that failed its parity gate shows its time with 'FAIL' and never a speedup; an unavailable
-provider shows its reason instead of a number. Rows of the Triton kernels end with the kernel form
-that ran; results with fixed-dtype torch baselines (torch-fp16, torch-bf16) add their speedups.
+The report fits in 120 columns. Rows that have no time (an unavailable provider, an error) leave
+the table and are collapsed into one note per reason, printed in full once instead of cut off on
+every case. A row that failed its parity gate keeps its time, shows 'FAIL' and never a speedup.
+Columns that are empty in every row (peak memory on a CPU, the fixed-dtype baselines of a run
+without them) are dropped, and the legend explains only the columns that are printed.
 """
 
+import re
+
+from benchmarks import formats, summary
 from benchmarks.cases import MODES, provider_order
+from benchmarks.table import WIDTH, Column, render
 
 _MODE_ORDER = {m: i for i, m in enumerate(MODES)}
+_NOT_TIMED = ("unavailable", "error")
+_DIGITS = re.compile(r"\d+(\.\d+)?")
 
 
 def _sort_key(row):
@@ -16,170 +24,233 @@ def _sort_key(row):
     return (_MODE_ORDER.get(row["mode"], 9), provider_order(row["provider"]))
 
 
-def _si(value):
-    """1234567 -> '1.23M': compact throughput figures."""
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= scale:
-            return f"{value / scale:.2f}{suffix}"
-    return f"{value:.0f}"
+def case_label(row):
+    return f"{row['grid']}:{row['case']}"
 
 
-def _parity_text(row):
+def _spread(row):
+    """Width of the p20-p80 band as a share of the median: how much the repeats scattered."""
+    if row["median_ms"] is None or row["p20_ms"] is None or not row["median_ms"]:
+        return None
+    return (row["p80_ms"] - row["p20_ms"]) / row["median_ms"]
+
+
+def _parity(row):
     gate = row["parity"]
     if gate is None:
-        return "-"
-    if gate["ok"]:
-        return f"ok {gate['worst_rel_rms']:.0e}"
-    return "FAIL " + ",".join(gate["failed"])[:18]
+        return formats.MISSING
+    text = formats.error(gate["worst_rel_rms"])
+    return text if gate["ok"] else f"FAIL {text}"
 
 
-def _speedup_text(row, key="speedup_vs_torch"):
-    return "-" if row.get(key) is None else f"{row[key]:.2f}x"
+def _form(row):
+    """The kernel form that ran, when the provider name does not already say it."""
+    form = row.get("form")
+    if not form or row["provider"] == f"triton-{form}":
+        return ""
+    return form
 
 
-def _fixed_baselines(rows):
-    """The fixed-dtype speedup keys that have a value in some row (shown as extra columns)."""
-    return [key for key in ("speedup_vs_torch_fp16", "speedup_vs_torch_bf16")
-            if any(r.get(key) is not None for r in rows)]
+def _metric(row):
+    return formats.MISSING if row["final_metric"] is None else (
+        f"{row['final_metric']:.4f} {row['metric']}")
 
 
-def _clip(text, width=100):
-    return text if len(text) <= width else text[: width - 3] + "..."
+# (column, legend entry); the entry is printed only when the column is.
+ROW_COLUMNS = (
+    (Column("mode", lambda r: r["mode"], "<"), None),
+    (Column("provider", lambda r: r["provider"], "<"), None),
+    (Column("ms", lambda r: formats.sig3(r["median_ms"])), "median time per call, milliseconds"),
+    (Column("spread", lambda r: formats.share(_spread(r))),
+     "(p80 - p20) / median: how far the repeats scatter"),
+    (Column("us/step", lambda r: formats.sig3(r["us_per_step"])), "median / T, microseconds"),
+    (Column("tok/s", lambda r: formats.si(r["tokens_per_s"])), "valid tokens per second"),
+    (Column("peak MiB", lambda r: formats.mib(r["peak_mem_bytes"])),
+     "peak CUDA memory of one call"),
+    (Column("parity", _parity),
+     "worst relative RMS error of any output, state or gradient against the float64 "
+     "reference on the case cut to T={steps} steps (FAIL: above the dtype's tolerance, and no "
+     "speedup)"),
+    (Column("vs torch", lambda r: formats.speedup(r["speedup_vs_torch"])),
+     "torch.nn's median / this median, same dtype (> 1: faster than torch)"),
+    (Column("vs fp16", lambda r: formats.speedup(r.get("speedup_vs_torch_fp16"))),
+     "the same against torch.nn in fp16"),
+    (Column("vs bf16", lambda r: formats.speedup(r.get("speedup_vs_torch_bf16"))),
+     "the same against torch.nn in bf16"),
+    (Column("form", _form, "<"), "the kernel form that ran, where the provider does not name it"),
+)
+
+TASK_COLUMNS = (
+    (Column("task", lambda r: r["task"], "<"), None),
+    (Column("backend", lambda r: r["backend"], "<"), None),
+    (Column("s/epoch", lambda r: formats.sig3(r["seconds_per_epoch"])),
+     "median seconds per epoch after the first"),
+    (Column("tok/s", lambda r: formats.si(r["tokens_per_s"])), "tokens per second"),
+    (Column("epochs", lambda r: str(len(r["epochs"]))), None),
+    (Column("final metric", _metric, "<"), "the task's validation metric after the last epoch"),
+    (Column("vs torch", lambda r: formats.speedup(r["speedup_vs_torch"])),
+     "torch's seconds per epoch / this backend's"),
+)
 
 
-def _timed_line(row, extra=()):
-    band = f"{row['p20_ms']:.3g}..{row['p80_ms']:.3g}"
-    memory = "-" if row["peak_mem_bytes"] is None else _si(row["peak_mem_bytes"]) + "B"
-    line = (f"{row['median_ms']:>10.3f} {band:>19} {row['us_per_step']:>9.1f} "
-            f"{_si(row['tokens_per_s']):>8} {memory:>9} {_parity_text(row):<12} "
-            f"{_speedup_text(row):>8}")
-    line += "".join(f" {_speedup_text(row, key):>8}" for key in extra)
-    return line + (f" {row['form']}" if row.get("form") else "")
+def _legend(kept, declared, steps, extra=()):
+    """'Columns:' and one line per printed column that needs explaining, then `extra` lines."""
+    entries = [(column.header, entry.format(steps=steps)) for column, entry in declared
+               if entry and column in kept]
+    size = max([len(name) for name, _ in entries] + [0])
+    lines = ["Columns:"]
+    for name, entry in entries:
+        lines += formats.wrap(f"  {name:<{size}}  {entry}", WIDTH, " " * (size + 4))
+    for entry in extra:
+        lines += formats.wrap(f"  {entry}", WIDTH, "    ")
+    return lines
 
 
-def _same_refusal(rows):
-    """The one reason when every row is unavailable for the same reason, else None."""
-    reasons = {(r["status"], r["reason"]) for r in rows}
-    if len(reasons) == 1 and rows[0]["status"] == "unavailable":
-        return rows[0]["reason"]
-    return None
-
-
-def _case_entries(case_rows, extra=()):
-    """(mode, provider, text) lines of one case, unavailable providers folded into 'all'."""
-    refusal = _same_refusal(case_rows)
-    if refusal is not None:
-        return [("all", "all", _clip(f"unavailable: {refusal}"))]
-    by_provider = {}
-    for row in case_rows:
-        by_provider.setdefault(row["provider"], []).append(row)
-    collapsed = {p: _same_refusal(rs) for p, rs in by_provider.items()}
-    entries = []
-    for row in case_rows:
-        if collapsed[row["provider"]] is not None:
-            continue
-        if row["median_ms"] is None:
-            text = _clip(f"{row['status']}: {row['reason'] or ''}")
-        else:
-            text = _timed_line(row, extra)
-        entries.append((row["mode"], row["provider"], text))
-    entries += [("all", p, _clip(f"unavailable: {reason}")) for p, reason in collapsed.items()
-                if reason is not None]
-    return entries
-
-
-def format_rows(rows):
-    """The timing table: one line per (case, mode, provider), grouped by case. A provider that is
-    unavailable for every mode of a case, for one reason, gets a single 'all' line."""
-    width = max([len(f"{r['grid']}:{r['case']}") for r in rows] + [4])
-    named = max([len(r["provider"]) for r in rows] + [10])
-    extra = _fixed_baselines(rows)
-    header = (f"{'case':<{width}} {'mode':<6} {'provider':<{named}} {'median ms':>10} "
-              f"{'p20..p80 ms':>19} {'us/step':>9} {'tok/s':>8} {'peak mem':>9} "
-              f"{'parity':<12} {'vs torch':>8}")
-    header += "".join(f" {'vs ' + key[-4:]:>8}" for key in extra)
-    if any(r.get("form") for r in rows):
-        header += " form"
-    lines = [header, "-" * len(header)]
-    cases = {}  # in the order the grid declares them
-    for row in rows:
-        cases.setdefault(f"{row['grid']}:{row['case']}", []).append(row)
-    for label, case_rows in cases.items():
-        case_rows = sorted(case_rows, key=_sort_key)
-        for index, (mode, provider, text) in enumerate(_case_entries(case_rows, extra)):
-            lines.append(f"{label if index == 0 else '':<{width}} {mode:<6} {provider:<{named}} "
-                         f"{text}")
-    return "\n".join(lines)
-
-
-def format_tasks(tasks):
-    """The tasks table: seconds per epoch, tokens/s and the final metric per backend."""
-    header = (f"{'task':<14} {'backend':<10} {'s/epoch':>9} {'tok/s':>8} {'epochs':>6} "
-              f"{'final metric':<26} {'vs torch':>8}")
-    lines = [header, "-" * len(header)]
+def _metric_directions(tasks):
+    """'val_mse: lower is better; val_accuracy: higher is better' for the metrics shown."""
+    seen = {}
     for row in tasks:
-        start = f"{row['task']:<14} {row['backend']:<10} "
-        if row["status"] != "ok":
-            lines.append(start + _clip(f"{row['status']}: {row['reason'] or ''}"))
+        if row["metric"] and row["higher_is_better"] is not None:
+            seen.setdefault(row["metric"], row["higher_is_better"])
+    higher = [m for m, up in seen.items() if up]
+    lower = [m for m, up in seen.items() if not up]
+    parts = ([f"{', '.join(higher)}: higher is better"] if higher else []) + (
+        [f"{', '.join(lower)}: lower is better"] if lower else [])
+    return ["; ".join(parts)] if parts else []
+
+
+def _units(entries, kind):
+    return {(unit, mode) for k, unit, mode in entries if k == kind}
+
+
+def _scope(keys, everything):
+    """'every case', 'cpu:A and cpu:B', '7 of 10 cases' per kind (case, task), with the modes
+    when not all of them were affected."""
+    texts = []
+    for kind in ("case", "task"):
+        mine, whole = _units(keys, kind), _units(everything, kind)
+        if not mine:
             continue
-        metric = f"{row['metric']} {row['final_metric']:.4f}"
-        lines.append(start + f"{row['seconds_per_epoch']:>9.3f} {_si(row['tokens_per_s']):>8} "
-                     f"{len(row['epochs']):>6} {metric:<26} {_speedup_text(row):>8}")
-    return "\n".join(lines)
+        units = sorted({unit for unit, _ in mine})
+        every = {unit for unit, _ in whole}
+        if set(units) == every:
+            text = f"every {kind}" if len(every) > 1 else f"the {kind}"
+        elif len(units) <= 2:
+            text = " and ".join(units)
+        else:
+            text = f"{len(units)} of {len(every)} {kind}s"
+        modes = {mode for _, mode in mine}
+        if kind == "case" and modes != {mode for _, mode in whole}:
+            text += f" ({', '.join(m for m in MODES if m in modes)})"
+        texts.append(text)
+    return " and ".join(texts)
+
+
+def _entries(rows, tasks):
+    """(kind, unit, mode) keys and provider names of every row, micro and task alike."""
+    for row in rows:
+        yield ("case", case_label(row), row["mode"]), row["provider"], row
+    for row in tasks:
+        yield ("task", row["task"], None), row["backend"], row
+
+
+def not_timed_notes(rows=(), tasks=()):
+    """One line (wrapped to the width) per reason rows were not timed: the providers, where, and
+    the reason in full. Providers refused in the same places for the same reason share a line."""
+    everything = set()
+    reasons = {}
+    for key, provider, row in _entries(rows, tasks):
+        everything.add(key)
+        if row["status"] in _NOT_TIMED:
+            reason = row["reason"] or "no reason given"
+            # Messages that differ only in their numbers (an out-of-memory size) are one reason.
+            group = reasons.setdefault((row["status"], _DIGITS.sub("#", reason)), ({}, []))
+            group[0].setdefault(provider, set()).add(key)
+            if reason not in group[1]:
+                group[1].append(reason)
+    lines = []
+    for (status, _), (places, texts) in reasons.items():
+        reason = texts[0] + (f" (one of {len(texts)} messages that differ only in their numbers)"
+                             if len(texts) > 1 else "")
+        by_scope = {}
+        for provider, keys in places.items():
+            by_scope.setdefault(frozenset(keys), []).append(provider)
+        for keys, providers in by_scope.items():
+            names = ", ".join(sorted(providers, key=provider_order))
+            lines += formats.wrap(f"- {names}: {status} in {_scope(keys, everything)}: {reason}",
+                                  WIDTH, "    ")
+    return lines
+
+
+def _with_notes(lines, notes):
+    return lines + ([""] if lines else []) + ["Not timed:"] + notes if notes else lines
+
+
+def format_rows(rows, steps=16, notes=True):
+    """The timing table (rows grouped under their case) with its legend, and unless `notes` is
+    False the notes on the rows that were not timed. `steps`: the parity gate's length."""
+    timed = [r for r in rows if r["status"] not in _NOT_TIMED]
+    items, cases = [], {}  # in the order the grid declares them
+    for row in timed:
+        cases.setdefault(case_label(row), []).append(row)
+    for label, case_rows in cases.items():
+        items += [label] + sorted(case_rows, key=_sort_key)
+    lines = []
+    if timed:
+        table, kept = render([column for column, _ in ROW_COLUMNS], items)
+        lines += _legend(kept, ROW_COLUMNS, steps,
+                         ["cases are named cell-T-B-I-H-layers-directions[-packed]-dtype"])
+        lines += [""] + table
+    return "\n".join(_with_notes(lines, not_timed_notes(rows) if notes else []))
+
+
+def format_tasks(tasks, notes=True):
+    """The tasks table (seconds per epoch, tokens/s and the final metric per backend) with its
+    legend, and unless `notes` is False the notes on the backends that did not run."""
+    done = [r for r in tasks if r["status"] not in _NOT_TIMED]
+    lines = []
+    if done:
+        table, kept = render([c for c, _ in TASK_COLUMNS], done, indent="")
+        lines += _legend(kept, TASK_COLUMNS, None, _metric_directions(done)) + [""] + table
+    return "\n".join(_with_notes(lines, not_timed_notes(tasks=tasks) if notes else []))
+
+
+def _load(result):
+    start = result["env"].get("load_average_1min")
+    end = result["settings"].get("load_average_1min_end")
+    if start is None and end is None:
+        return None
+    return "load " + "->".join(f"{v:.2f}" for v in (start, end) if v is not None)
+
+
+def header(result):
+    """What ran where: grids, device, threads, TF32, machine load, commit."""
+    env, settings = result["env"], result["settings"]
+    where = env["gpu_name"] or env["cpu_model"] or "unknown"
+    if not env["gpu_name"] and env.get("cpu_count"):
+        where += f", {env['cpu_count']} cores"
+    commit = (env["git_commit"] or "no git")[:10] + (" (dirty)" if env["git_dirty"] else "")
+    facts = [f"threads {settings['threads']}", f"TF32 {'on' if settings['tf32'] else 'off'}",
+             _load(result), f"commit {commit}"]
+    text = (f"fastrnn bench: grids {', '.join(result['grids'])} on {result['device']} ({where}), "
+            + ", ".join(f for f in facts if f))
+    return formats.wrap(text, WIDTH)
 
 
 def format_result(result):
-    """Header (device, threads, commit) and the tables of every grid in `result`."""
-    env, settings = result["env"], result["settings"]
-    where = env["gpu_name"] or env["cpu_model"]
-    commit = (env["git_commit"] or "no git")[:10] + (" (dirty)" if env["git_dirty"] else "")
-    parts = [f"fastrnn bench: grids {', '.join(result['grids'])} on {result['device']} ({where}), "
-             f"threads {settings['threads']}, TF32 {'on' if settings['tf32'] else 'off'}, "
-             f"commit {commit}"]
-    if result["rows"]:
-        parts.append(format_rows(result["rows"]))
-    if result["tasks"]:
-        parts.append(format_tasks(result["tasks"]))
+    """The whole report of `result`: header, tables with legends and notes, summary."""
+    parts = ["\n".join(header(result))]
+    if any(r["status"] not in _NOT_TIMED for r in result["rows"]):
+        parts.append(format_rows(result["rows"], result["settings"].get("parity_steps", 16),
+                                 notes=False))
+    if any(r["status"] not in _NOT_TIMED for r in result["tasks"]):
+        parts.append(format_tasks(result["tasks"], notes=False))
+    # One list for both tables: a provider missing from every case and every task for one
+    # reason (triton on a CPU) is one line.
+    notes = not_timed_notes(result["rows"], result["tasks"])
+    if notes:
+        parts.append("\n".join(["Not timed:"] + notes))
+    closing = summary.format_summary(result)
+    if closing:
+        parts.append(closing)
     return "\n\n".join(parts)
-
-
-def compare(old, new):
-    """Rows present in both runs with old and new time and ratio new/old (< 1 is faster).
-
-    Returns a list of dicts {key, old_ms, new_ms, ratio}; task rows compare seconds per epoch.
-    """
-    def timed(result):
-        keyed = {}
-        for row in result["rows"]:
-            if row["median_ms"] is not None:
-                keyed[(row["grid"], row["case"], row["mode"], row["provider"])] = row["median_ms"]
-        for row in result["tasks"]:
-            if row["seconds_per_epoch"] is not None:
-                keyed[("tasks", row["task"], "epoch", row["backend"])] = (
-                    row["seconds_per_epoch"] * 1e3)
-        return keyed
-
-    before, after = timed(old), timed(new)
-    return [{"key": key, "old_ms": before[key], "new_ms": after[key],
-             "ratio": after[key] / before[key]} for key in before if key in after]
-
-
-def format_compare(changes, old_label, new_label):
-    """The comparison table, with the geometric mean of the ratios."""
-    if not changes:
-        return f"no timed row in common between {old_label} and {new_label}"
-    header = (f"{'grid:case':<48} {'mode':<6} {'provider':<10} {'old ms':>10} {'new ms':>10} "
-              f"{'new/old':>8}")
-    lines = [f"change from {old_label} to {new_label} (new/old < 1: faster)", header,
-             "-" * len(header)]
-    for change in changes:
-        grid, case, mode, provider = change["key"]
-        verdict = "faster" if change["ratio"] < 0.95 else "slower" if change["ratio"] > 1.05 else ""
-        lines.append(f"{grid + ':' + case:<48} {mode:<6} {provider:<10} {change['old_ms']:>10.3f} "
-                     f"{change['new_ms']:>10.3f} {change['ratio']:>7.2f}x {verdict}")
-    product = 1.0
-    for change in changes:
-        product *= change["ratio"]
-    lines.append(f"geometric mean new/old over {len(changes)} rows: "
-                 f"{product ** (1 / len(changes)):.3f}")
-    return "\n".join(lines)

@@ -44,7 +44,7 @@ def load_harness():
                              f"{folder}")
     return {name: importlib.import_module(f"benchmarks.{name}") for name in
             ("cases", "providers", "runner", "tasks_grid", "timing", "results", "report",
-             "plots", "parity")}
+             "plots", "parity", "compare", "compare_plot")}
 
 
 def add_arguments(parser):
@@ -109,14 +109,19 @@ def _list(h):
 
 
 def _compare(h, old_path, new_path, new=None, plot=True):
+    """Print the change from OLD to NEW (by speedup vs torch, with warnings where the runs differ)
+    and draw its largest changes beside NEW."""
     old = h["results"].load(old_path)
     new = h["results"].load(new_path) if new is None else new
-    changes = h["report"].compare(old, new)
-    print(h["report"].format_compare(changes, Path(old_path).name, Path(new_path).name))
+    labels = Path(old_path).name, Path(new_path).name
+    changes = h["compare"].compare(old, new)
+    print(h["compare"].format_compare(old, new, *labels, changes=changes))
     if plot and changes:
         path = Path(new_path).with_name(f"{Path(new_path).stem}-vs-{Path(old_path).stem}.png")
-        h["plots"].plot_compare(changes, path, Path(old_path).name, Path(new_path).name)
-        print(f"comparison plot: {path}")
+        drawn = h["compare_plot"].plot_compare(changes, path, *labels,
+                                               warnings=h["compare"].warnings(old, new))
+        print(f"comparison plot: {drawn}" if drawn else
+              "comparison plot: none (no row has a speedup vs torch in both runs)")
     return 0
 
 

@@ -12,6 +12,8 @@ from torch import nn
 
 from benchmarks import (
     cases,
+    compare,
+    compare_plot,
     parity,
     plots,
     providers,
@@ -216,11 +218,13 @@ def test_compare_reports_ratios(run, tmp_path):
         if row["median_ms"] is not None:
             row.update(median_ms=2 * row["median_ms"], p20_ms=2 * row["p20_ms"],
                        p80_ms=2 * row["p80_ms"])
-    changes = report.compare(result, slower)
+    changes = compare.compare(result, slower)
     assert changes and all(c["ratio"] == pytest.approx(2.0) for c in changes)
-    text = report.format_compare(changes, "old", "new")
-    assert "geometric mean new/old" in text and "2.000" in text
-    path = plots.plot_compare(changes, tmp_path / "cmp.png", "old", "new")
+    # Every row twice as slow, torch included: the speedups, and so the changes, stay the same.
+    assert all(c["change"] == pytest.approx(1.0) for c in changes if c["change"] is not None)
+    text = compare.format_compare(result, slower, "old", "new", changes=changes)
+    assert "torch's own time, new/old" in text and "fwd 2.00x" in text
+    path = compare_plot.plot_compare(changes, tmp_path / "cmp.png", "old", "new")
     assert path.read_bytes()[:4] == b"\x89PNG"
 
 

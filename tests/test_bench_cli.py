@@ -32,7 +32,8 @@ def test_bench_tiny_run_writes_json_csv_and_plots(tmp_path, capsys):
     # --compare of two files prints the change and draws it without running anything.
     code = cli.main(["bench", "--compare", str(out), str(out)])
     printed = capsys.readouterr().out
-    assert code == 0 and "geometric mean new/old" in printed and "1.000" in printed
+    assert code == 0 and "compared by each row's speedup vs torch" in printed
+    assert "WARNING" not in printed and "1.00x" in printed
     assert (tmp_path / "run-vs-run.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -45,7 +46,9 @@ def test_bench_on_cpu_records_cuda_grids_as_unavailable(tmp_path, capsys):
     rows = results.load(out)["rows"]
     assert rows and all(r["status"] == "unavailable" for r in rows)
     assert all(r["reason"] == "no CUDA device in this process" for r in rows)
-    assert "all    all        unavailable: no CUDA device" in printed
+    # One line for every provider of every case, the reason in full.
+    assert "- torch, reference, triton, cells: unavailable in the case: no CUDA device in this " \
+           "process" in printed
 
 
 def test_bench_without_harness_folder_says_why(tmp_path, monkeypatch, capsys):
