@@ -13,20 +13,20 @@ from fastrnn.parity_cli import imdb_like_lengths
 
 CELLS = ("LSTM", "GRU", "RNN")
 MODES = ("infer", "fwd", "fwdbwd")
-PROVIDERS = ("torch", "reference", "triton", "cells")
+PROVIDERS = ("torch", "reference", "cpu", "triton", "cells")
 DTYPE_SHORT = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": "fp64"}
 
 
 def provider_order(name):
     """Sort key of a provider in tables and plots: torch first (the baseline), then torch in a fixed
-    dtype, reference, triton, triton-<form>, cells; unknown names last, by name."""
-    ranks = {"torch": 0, "reference": 2, "triton": 3, "cells": 5}
+    dtype, reference, cpu, triton, triton-<form>, cells; unknown names last, by name."""
+    ranks = {"torch": 0, "reference": 2, "cpu": 3, "triton": 4, "cells": 6}
     if name in ranks:
         return ranks[name], name
     if name.startswith("torch-"):
         return 1, name
     if name.startswith("triton-"):
-        return 4, name
+        return 5, name
     return 9, name
 
 
@@ -101,7 +101,7 @@ def _cpu():
         cases += [Case("cpu", cell, 100, 64, h, h, sweeps=("H",)) for h in (64, 128, 256)]
     cases += [Case("cpu", "RNN", 100, 64, h, h, sweeps=("H",)) for h in (128, 256)]
     cases += [Case("cpu", cell, 400, 32, 128, 128, packed=True) for cell in ("LSTM", "GRU")]
-    return Grid("cpu", "small CPU grid, reference vs torch (T=100, B=64, I=H; packed IMDB-like "
+    return Grid("cpu", "small CPU grid, cpu and reference vs torch (T=100, B=64, I=H; packed IMDB-like "
                 "lengths at T<=400)", "cpu", _dedupe(cases))
 
 

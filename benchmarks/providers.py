@@ -5,6 +5,7 @@
                cuDNN runs its persistent kernels only in fp16, so a bf16 case needs the fp16
                baseline too. Rows keep the case's fields; the provider name says what ran.
     reference  fastrnn modules with backend='reference' (pure PyTorch)
+    cpu        fastrnn modules with backend='cpu' (auto's choice for CPU tensors; CPU only)
     triton     fastrnn modules with backend='triton' (fused kernels; CUDA only when timed)
     triton-<form>  the same with one kernel form forced (fastrnn.kernels.use_form), one provider
                per form of fastrnn.kernels.FORMS; the alias `triton-forms` expands to all of them
@@ -53,6 +54,8 @@ def _fastrnn(backend):
     def build(case, device):
         # The interpreter runs kernels one program at a time in Python: correct, never timed.
         # Without it, fastrnn's own backend policy refuses CPU tensors with its reason.
+        if backend == "cpu" and torch.device(device).type != "cpu":
+            raise Unavailable("the cpu backend runs on CPU tensors")
         if backend == "triton" and torch.device(device).type == "cpu" and (
             triton_interpreter_enabled() and not TIME_INTERPRETER
         ):
@@ -175,6 +178,7 @@ def _cells(case, device):
 PROVIDERS = {
     "torch": _torch,
     "reference": _fastrnn("reference"),
+    "cpu": _fastrnn("cpu"),
     "triton": _fastrnn("triton"),
     "cells": _cells,
     **{name: _torch_in(dtype) for name, dtype in FIXED_DTYPE_TORCH.items()},
@@ -184,6 +188,7 @@ DESCRIPTIONS = {
     **{name: f"torch.nn modules in {dtype} whatever the case's dtype (cuDNN's persistent kernels "
              f"run only in fp16)" for name, dtype in FIXED_DTYPE_TORCH.items()},
     "reference": "fastrnn modules, backend='reference'",
+    "cpu": "fastrnn modules, backend='cpu' (CPU tensors)",
     "triton": "fastrnn modules, backend='triton'",
     "cells": "torch.nn *Cell unrolled in a Python loop (tutorial style)",
 }

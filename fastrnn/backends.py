@@ -2,12 +2,14 @@
 
 Backends:
     reference  pure PyTorch (fastrnn.reference), runs everywhere, supports double backward.
+    cpu        our implementation for CPU tensors (fastrnn.cpu): the time loop without autograd and
+               a hand-derived backward; no double backward.
     triton     fused Triton kernels (fastrnn.kernels): CUDA tensors, or CPU tensors when
                TRITON_INTERPRET=1 was exported before Python started.
     torch      torch's own RNN ops with our parameters (cuDNN on CUDA, ATen on CPU): the baseline
                we measure against and an explicit escape hatch; `cudnn` is an alias.
-    auto       triton on CUDA where it supports the configuration, reference otherwise.
-               Never picks torch.
+    auto       cpu for CPU tensors (reference while torch.compile traces); triton on CUDA where it
+               supports the configuration, reference otherwise. Never picks torch.
 
 Precedence: the module/call argument, then `with use_backend(...)`, then the FASTRNN_BACKEND
 environment variable, then auto. A module's default `backend='auto'` defers to the context
@@ -22,7 +24,9 @@ from dataclasses import dataclass
 
 import torch
 
-BACKENDS = ("auto", "reference", "triton", "torch")
+from fastrnn import cpu
+
+BACKENDS = ("auto", "reference", "cpu", "triton", "torch")
 ALIASES = {"cudnn": "torch"}
 ENV_VAR = "FASTRNN_BACKEND"
 
@@ -123,7 +127,7 @@ def resolve_backend(requested, spec):
         requested: a backend name or None (see `requested_backend` for precedence).
         spec: RecurrenceSpec of the call.
     Returns:
-        (name, reason): name in {'reference', 'triton', 'torch'} and why it was chosen.
+        (name, reason): name in {'reference', 'cpu', 'triton', 'torch'} and why it was chosen.
     Raises:
         BackendUnavailableError: an explicitly requested backend cannot run this call.
     """
@@ -131,6 +135,11 @@ def resolve_backend(requested, spec):
     if name == "reference":
         return name, "requested"
     if name == "torch":
+        return name, "requested"
+    if name == "cpu":
+        refusal = cpu.refusal(spec)
+        if refusal is not None:
+            raise BackendUnavailableError(f"fastrnn backend 'cpu' cannot run this call: {refusal}")
         return name, "requested"
     if name == "triton":
         refusal = _triton_refusal(spec)
@@ -140,6 +149,14 @@ def resolve_backend(requested, spec):
     if spec.device.type == "cuda":
         refusal = _triton_refusal(spec)
         choice = ("triton", "auto: CUDA tensor") if refusal is None else ("reference", refusal)
+    elif spec.device.type == "cpu" and spec.double_backward:
+        choice = ("reference", cpu.refusal(spec))
+    elif spec.device.type == "cpu" and torch.compiler.is_compiling():
+        # Dynamo cannot trace the cpu backend's loop (in-place ops into prepared views); the
+        # reference's plain ops trace into the graph.
+        choice = ("reference", "auto: cpu tensor under torch.compile")
+    elif spec.device.type == "cpu":
+        choice = ("cpu", "auto: cpu tensor")
     else:
         choice = ("reference", f"auto: {spec.device.type} tensor")
     _log_auto_choice(spec, *choice)

@@ -135,7 +135,7 @@ def print_choices(say, rows, device):
     if forced != "auto":
         say(f"(use_backend() or FASTRNN_BACKEND asks for {forced!r}: auto does not choose)")
     elif device.type != "cuda":
-        say("(auto runs the Triton kernels for CUDA tensors only; on CPU it runs the reference)")
+        say("(auto runs the Triton kernels for CUDA tensors only; on CPU it runs the cpu backend)")
 
 
 class ParityGrid:

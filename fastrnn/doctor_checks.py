@@ -150,7 +150,7 @@ PARITY_CASES = (
     ParityCase("RNN tanh", "rnn"),
     ParityCase("RNN relu", "rnn_relu"),
 )
-PARITY_BACKENDS = ("reference", "torch", "triton")
+PARITY_BACKENDS = ("reference", "cpu", "torch", "triton")
 PARITY_DTYPES = tuple(DTYPES)  # float64, float32, float16, bfloat16: what fastrnn parity checks
 
 
@@ -159,6 +159,8 @@ def backend_unavailable(backend, device):
 
     Per-configuration refusals (triton and float64, an old GPU) are found per row instead.
     """
+    if backend == "cpu" and device.type != "cpu":
+        return "the cpu backend runs on CPU tensors"
     if backend != "triton":
         return None
     _, why_not = kernels_module()
@@ -174,7 +176,7 @@ def parity_row(backend, case, dtype, device, budget, unavailable=None):
     """Check `backend` on `case` in `dtype` against the float64 reference (fastrnn parity's check).
 
     Args:
-        backend: 'reference' | 'torch' | 'triton'.  case: ParityCase.  dtype: a DTYPES key.
+        backend: 'reference' | 'cpu' | 'torch' | 'triton'.  case: ParityCase.  dtype: a DTYPES key.
         device: torch.device.  budget: Budget.  unavailable: why the backend cannot run here.
     Returns:
         a row: section, name, backend, cell, case, dtype, status, detail, seconds, and for a run

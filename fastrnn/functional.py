@@ -16,7 +16,7 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
-from fastrnn import native, reference
+from fastrnn import cpu, native, reference
 from fastrnn.backends import RecurrenceSpec, resolve_backend
 
 MODES = ("LSTM", "GRU", "RNN_TANH", "RNN_RELU")
@@ -25,6 +25,8 @@ MODES = ("LSTM", "GRU", "RNN_TANH", "RNN_RELU")
 def _implementation(name):
     if name == "reference":
         return reference
+    if name == "cpu":
+        return cpu
     from fastrnn import kernels
 
     return kernels

@@ -225,7 +225,7 @@ def imdb_like_lengths(count, max_length, seed=0):
 def add_arguments(parser):
     parser.add_argument("--mode", choices=sorted(MODES), default="lstm")
     parser.add_argument("--backend", default="reference",
-                        help="fastrnn backend under test: reference, triton, torch (cudnn), auto")
+                        help="fastrnn backend under test: reference, cpu, triton, torch (cudnn), auto")
     parser.add_argument("--T", type=int, default=16, help="sequence length")
     parser.add_argument("--B", type=int, default=4, help="batch size")
     parser.add_argument("--I", type=int, default=8, help="input size")

@@ -18,7 +18,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pack_sequen
 import fastrnn
 
 # The one list of backends the parity suite runs every test function on (conftest's `backend`).
-BACKENDS = ("reference", "torch", "triton")
+BACKENDS = ("reference", "cpu", "torch", "triton")
 PACKED_STYLES = ("packed", "packed_sorted", "pack_sequence", "pack_sequence_sorted")
 STYLES = ("batched", "unbatched") + PACKED_STYLES
 CELL_KINDS = ("LSTMCell", "GRUCell", "RNNCell")

@@ -24,10 +24,11 @@ def _no_env(monkeypatch):
     monkeypatch.delenv(backends.ENV_VAR, raising=False)
 
 
-def test_default_is_auto_and_auto_on_cpu_runs_the_reference():
+def test_default_is_auto_and_auto_on_cpu_runs_the_cpu_backend():
     assert requested_backend(None) == "auto"
-    assert resolve_backend(None, CPU_SPEC) == ("reference", "auto: cpu tensor")
-    assert resolve_backend("auto", CPU_SPEC)[0] == "reference"
+    assert resolve_backend(None, CPU_SPEC) == ("cpu", "auto: cpu tensor")
+    assert resolve_backend("auto", CPU_SPEC)[0] == "cpu"
+    assert resolve_backend("reference", CPU_SPEC) == ("reference", "requested")
 
 
 def test_precedence_argument_over_context_over_env_over_auto(monkeypatch):
@@ -58,7 +59,7 @@ def test_cudnn_is_an_alias_of_torch(name):
 
 
 def test_unknown_names_are_refused_everywhere(monkeypatch):
-    message = ("Unknown fastrnn backend 'fast'. Select from 'auto', 'reference', 'triton', "
+    message = ("Unknown fastrnn backend 'fast'. Select from 'auto', 'reference', 'cpu', 'triton', "
                "'torch', 'cudnn'.")
     with pytest.raises(ValueError) as info:
         use_backend("fast").__enter__()
@@ -91,7 +92,30 @@ def test_interpreter_flag_reads_the_environment(monkeypatch):
 
 def test_auto_on_cpu_never_picks_triton_even_with_the_interpreter(monkeypatch):
     monkeypatch.setattr(backends, "triton_interpreter_enabled", lambda: True)
-    assert resolve_backend(None, CPU_SPEC)[0] == "reference"
+    assert resolve_backend(None, CPU_SPEC)[0] == "cpu"
+
+
+def test_explicit_cpu_backend_refuses_other_devices():
+    spec = RecurrenceSpec(mode="GRU", device=torch.device("meta"), dtype=torch.float32,
+                          hidden_size=8)
+    assert resolve_backend("cpu", CPU_SPEC) == ("cpu", "requested")
+    with pytest.raises(BackendUnavailableError) as info:
+        resolve_backend("cpu", spec)
+    assert str(info.value) == ("fastrnn backend 'cpu' cannot run this call: the cpu backend runs "
+                               "on CPU tensors, got a meta tensor; use backend='auto' or "
+                               "'reference'")
+
+
+def test_a_differentiable_backward_on_cpu_runs_the_reference():
+    """The cpu backend's backward is not differentiable: auto picks the reference for a call that
+    declares it needs one, and an explicit request says why it cannot."""
+    spec = RecurrenceSpec(mode="LSTM", device=torch.device("cpu"), dtype=torch.float64,
+                          hidden_size=8, double_backward=True)
+    reason = "double backward is not supported by the cpu backend; use backend='reference'"
+    assert resolve_backend(None, spec) == ("reference", reason)
+    with pytest.raises(BackendUnavailableError, match=f"^fastrnn backend 'cpu' cannot run this "
+                                                       f"call: {reason}$"):
+        resolve_backend("cpu", spec)
 
 
 def test_auto_choice_is_logged_once(caplog, monkeypatch):
@@ -100,7 +124,7 @@ def test_auto_choice_is_logged_once(caplog, monkeypatch):
         resolve_backend(None, CPU_SPEC)
         resolve_backend(None, CPU_SPEC)
     assert [r.getMessage() for r in caplog.records] == [
-        "fastrnn auto backend: LSTM cpu torch.float32 -> reference (auto: cpu tensor)"]
+        "fastrnn auto backend: LSTM cpu torch.float32 -> cpu (auto: cpu tensor)"]
 
 
 def _which_backend_ran(monkeypatch, call):

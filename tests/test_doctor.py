@@ -52,12 +52,12 @@ def test_cpu_run_passes_and_reports_every_backend(tmp_path, capsys):
                 "numpy", "triton_interpret"):
         assert key in env
     assert [c["name"] for c in report["choices"]] == [c[0] for c in checks.CHOICE_CONFIGS]
-    assert all(c["backend"] == "reference" and c["error"] is None for c in report["choices"])
+    assert all(c["backend"] == "cpu" and c["error"] is None for c in report["choices"])
 
     rows = report["checks"]
     assert all(CHECK_KEYS <= set(row) for row in rows)
     cases = {case.label for case in checks.PARITY_CASES}
-    for backend in ("reference", "torch"):
+    for backend in ("reference", "cpu", "torch"):
         mine = [r for r in rows if r["backend"] == backend]
         assert {r["case"] for r in mine} == cases and {r["dtype"] for r in mine} == set(
             checks.PARITY_DTYPES)
@@ -139,7 +139,7 @@ def test_bench_times_fastrnn_against_torch(tmp_path, capsys, monkeypatch, few_ca
                for r in rows)
     assert all(r["speedup_vs_torch"] == 1.0 for r in rows if r["provider"] == "torch.nn")
     ours = [r for r in rows if r["provider"] == "fastrnn"]
-    assert all(r["backend"] == "reference" and r["form"] is None for r in ours)
+    assert all(r["backend"] == "cpu" and r["form"] is None for r in ours)
     assert "LSTM T=3 B=2 H=4 fp32" in printed and "speedup" in printed
 
 

@@ -376,8 +376,8 @@ def test_functional_lengths_out_of_range(lengths, message):
 
 
 def test_unknown_backend_name():
-    expected = ("Unknown fastrnn backend 'cuda_fast'. Select from 'auto', 'reference', 'triton', "
-                "'torch', 'cudnn'.")
+    expected = ("Unknown fastrnn backend 'cuda_fast'. Select from 'auto', 'reference', 'cpu', "
+                "'triton', 'torch', 'cudnn'.")
     for make in (lambda: fastrnn.LSTM(IN, H, backend="cuda_fast"),
                  lambda: fastrnn.GRUCell(IN, H, backend="cuda_fast"),
                  lambda: fastrnn.functional.lstm(torch.randn(4, 2, IN), None, _lstm_weights(),

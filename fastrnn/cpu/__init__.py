@@ -1,0 +1,30 @@
+"""The CPU path: LSTM, GRU and RNN recurrences written for CPU tensors, what `auto` runs there.
+
+Each `*_recurrence` has the signature and return contract of its twin in `fastrnn.reference` (the
+executable spec, which stays plain autograd-through-ops). Here one autograd.Function per layer and
+direction runs the time loop with autograd off, a few in-place ops per step into buffers made
+before the loop, and a hand-derived backward: gate gradients scaled in one loop from local factors
+computed for all steps at once, weight gradients as large products after it. Variable lengths run
+sequences sorted by length on a shrinking batch prefix instead of under masks. Double backward is
+refused with an error that names backend='reference'.
+
+Layout: layout.py (run order of variable lengths, per-step views), function.py (autograd glue,
+dtypes, double backward), grads.py (shared backward plumbing), lstm.py / gru.py / rnn.py.
+"""
+
+from fastrnn.cpu.function import DOUBLE_BACKWARD_ERROR
+from fastrnn.cpu.gru import gru_recurrence
+from fastrnn.cpu.lstm import lstm_recurrence
+from fastrnn.cpu.rnn import rnn_recurrence
+
+__all__ = ["DOUBLE_BACKWARD_ERROR", "gru_recurrence", "lstm_recurrence", "refusal", "rnn_recurrence"]
+
+
+def refusal(spec):
+    """None when the CPU path can run `spec` (a backends.RecurrenceSpec), else the reason."""
+    if spec.device.type != "cpu":
+        return (f"the cpu backend runs on CPU tensors, got a {spec.device.type} tensor; use "
+                f"backend='auto' or 'reference'")
+    if spec.double_backward:
+        return DOUBLE_BACKWARD_ERROR
+    return None

@@ -1,0 +1,144 @@
+"""GRU on the CPU path: the time loop without autograd and its hand-derived backward.
+
+Dimensions: T time, B batch, H hidden size, gate order r, z, n. Steps run on rows [:n] of the run
+order (layout.py).
+
+b_hn sits inside the reset product (n = tanh(gx_n + r*(h W_hn^T + b_hn))), so the product of a step
+must keep gh_n apart from gx_n. Adding x = [gx_r + b_hr, gx_z + b_hz, b_hn] (made for all steps
+before the loop) as the addmm's input gives the r and z pre-activations and gh_n in one product.
+Forward step, five ops (one more copy when a gradient is needed):
+    (a_r, a_z, gh_n) = x_t + h_{t-1} W_hh^T;  (r, z) = sigmoid(a_r, a_z) in place
+    n = tanh(gx_n + r*gh_n);  h_t = lerp(n, h_{t-1}, z) = (1-z)*n + z*h_{t-1}
+A step's (r, z, gh_n, n) is one row of a work buffer, copied into the record with a gradient.
+
+Backward. With one state every gate gradient is dh times a local factor, computed for all steps
+before the loop straight into the gradient buffer, laid out (r, z, n, hn) so that its first three
+blocks are the gradient of gx:
+    dgates = dh * ((1-z)(1-n^2) gh_n r(1-r), (h_{t-1}-n) z(1-z), (1-z)(1-n^2), (1-z)(1-n^2) r)
+    dh_{t-1} = dout_{t-1} + dh*z + dgh W_hh,  dgh = (dr, dz, dhn)
+The step's product takes the whole (r, z, n, hn) row against W_hh with a zero block for n (a
+quarter more multiply-adds than the (r, z, hn) columns, but one product per step and no copy of
+the gx gradient). dW_hh = sum dgh^T h_{t-1} and db_hh = sum dgh after the loop.
+"""
+
+import sys
+
+import torch
+
+from fastrnn.cpu.function import run
+from fastrnn.cpu.grads import weight_grad
+
+CELL = "gru"
+
+
+def _product_input(gx, b_hh):
+    """x (T, B, 3H) = [gx_r + b_hr, gx_z + b_hz, b_hn] (zeros for an absent bias)."""
+    hidden = gx.shape[2] // 3
+    x = torch.empty_like(gx)
+    if b_hh is None:
+        x[..., : 2 * hidden] = gx[..., : 2 * hidden]
+        x[..., 2 * hidden :] = 0
+    else:
+        torch.add(gx[..., : 2 * hidden], b_hh[: 2 * hidden], out=x[..., : 2 * hidden])
+        x[..., 2 * hidden :] = b_hh[2 * hidden :]
+    return x
+
+
+def forward(problem, store):
+    """The forward loop. Returns ((output (T, B, H), h_n, None), saved) in run order."""
+    p, layout = problem, problem.layout
+    batch = p.batch
+    hidden = p.gx.shape[2] // 3
+    w_t = p.w_hh.t().contiguous()  # (H, 3H)
+    x = _product_input(p.gx, p.b_hh)
+    gx_n = p.gx[..., 2 * hidden :]
+    out = layout.new_buffer((batch, hidden), x)
+    work = x.new_empty(batch, 4 * hidden)  # r z gh_n n: a step's record
+    rec = layout.new_buffer((batch, 4 * hidden), x) if store else None
+    for segment in layout.segments:
+        n = segment[2]
+        row, product, rz = work[:n], work[:n, : 3 * hidden], work[:n, : 2 * hidden]
+        r, z, gh_n, new = row.view(n, 4, hidden).unbind(1)
+        xs, gx_ns = layout.steps_of(x, segment), layout.steps_of(gx_n, segment)
+        h_ins, h_outs = layout.previous_steps(out, segment, p.h0), layout.steps_of(out, segment)
+        recs = None if rec is None else layout.steps_of(rec, segment)
+        for k in range(len(xs)):
+            torch.addmm(xs[k], h_ins[k], w_t, out=product)
+            rz.sigmoid_()
+            torch.addcmul(gx_ns[k], r, gh_n, out=new)
+            new.tanh_()
+            torch.lerp(new, h_ins[k], z, out=h_outs[k])
+            if recs is not None:
+                recs[k].copy_(row)
+    return (out, layout.last_steps(out).clone(), None), ((rec, out) if store else ())
+
+
+def _local_factors(layout, rec, out, h0):
+    """(T, B, 4H) factors (see the module docstring) in the (r, z, n, hn) layout, time order,
+    and z (T, B, H)."""
+    steps, batch, width = rec.shape
+    hidden = width // 4
+    r, z, gh_n, new = rec.unflatten(-1, (4, hidden)).unbind(-2)
+    factors = rec.new_empty(steps, batch, width)
+    k_r, k_z, k_n, k_hn = factors.unflatten(-1, (4, hidden)).unbind(-2)
+    one = torch.ones((), dtype=rec.dtype)
+    torch.addcmul(one, new, new, value=-1, out=k_n)  # 1 - n^2
+    torch.addcmul(k_n, k_n, z, value=-1, out=k_n)  # (1-z)(1-n^2)
+    torch.mul(k_n, r, out=k_hn)
+    torch.addcmul(r, r, r, value=-1, out=k_r)  # r(1-r)
+    k_r.mul_(k_n).mul_(gh_n)
+    for k_z_part, h_prev in layout.pairs(k_z, out, h0):
+        k_z_part.copy_(h_prev)
+    k_z.sub_(new).mul_(z)
+    torch.addcmul(k_z, k_z, z, value=-1, out=k_z)  # (h_{t-1}-n) z(1-z)
+    return layout.zero_padding(factors), z
+
+
+def backward(problem, saved, dout, dh_n, dc_n):
+    """The backward loop. Returns (dgx, dh0, None, dw_hh, None, db_hh) in run order."""
+    p, layout = problem, problem.layout
+    rec, out = saved
+    hidden = rec.shape[2] // 4
+    dgates, z = _local_factors(layout, rec, out, p.h0)
+    w_ext = p.w_hh.new_zeros(4 * hidden, hidden)  # (r, z, 0, hn) rows
+    w_ext[: 2 * hidden] = p.w_hh[: 2 * hidden]
+    w_ext[3 * hidden :] = p.w_hh[2 * hidden :]
+    dh = dh_n + layout.last_steps(dout)  # dh of the step being processed
+    zeros = dh.new_zeros(dh.shape)
+    tmp = torch.empty_like(dh)
+    gate_blocks = dgates.unflatten(-1, (4, hidden))
+    for segment in reversed(layout.segments):
+        n = segment[2]
+        dh_n_, tmp_n = dh[:n], tmp[:n]
+        dh1 = dh_n_.unsqueeze(1)
+        d4s, dgs = layout.steps_of(gate_blocks, segment), layout.steps_of(dgates, segment)
+        zs, dprevs = layout.steps_of(z, segment), layout.previous_steps(dout, segment, zeros)
+        for k in range(len(d4s) - 1, -1, -1):
+            d4s[k].mul_(dh1)
+            torch.addcmul(dprevs[k], dh_n_, zs[k], out=tmp_n)
+            torch.addmm(tmp_n, dgs[k], w_ext, out=dh_n_)
+    d_rz, d_hn = dgates[..., : 2 * hidden], dgates[..., 3 * hidden :]
+    dw_hh = torch.cat([weight_grad(layout.pairs(d_rz, out, p.h0)),
+                       weight_grad(layout.pairs(d_hn, out, p.h0))])
+    db_hh = None
+    if p.b_hh is not None:
+        db_hh = torch.cat([d_rz.sum(dim=(0, 1)), d_hn.sum(dim=(0, 1))])
+    return dgates[..., : 3 * hidden], dh, None, dw_hh, None, db_hh
+
+
+def gru_recurrence(gx, h0, w_hh, b_hh=None, lengths=None, reverse=False):
+    """Run the GRU recurrence over precomputed input projections on the CPU path.
+
+    Same contract as fastrnn.reference.gru_recurrence.
+
+    Args:
+        gx: (T, B, 3H) = x @ W_ih^T + b_ih.  h0: (B, H).  w_hh: (3H, H).  b_hh: (3H,) or None.
+        lengths: optional (B,) int64, each in [1, T].  reverse: run backwards.
+    Returns:
+        output (T, B, H), h_n (B, H).
+
+    Example:
+        >>> out, h = fastrnn.cpu.gru_recurrence(gx, h0, w_hh, b_hh)
+    """
+    output, h_n = run(sys.modules[__name__], gx, h0, None, w_hh, None, b_hh, lengths, reverse)
+    return output, h_n

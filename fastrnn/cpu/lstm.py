@@ -1,0 +1,151 @@
+"""LSTM on the CPU path: the time loop without autograd and its hand-derived backward.
+
+Dimensions: T time, B batch, H hidden (cell) size, P projection size, H_out = P if P > 0 else H,
+gate order i, f, g, o. Steps run on rows [:n] of the run order (layout.py).
+
+Forward step, seven ops into buffers made before the loop (eight with a projection, one more copy
+when a gradient is needed):
+    pre = gx_t + h_{t-1} W_hh^T                    one addmm
+    (i, f, _, o) = sigmoid(pre); g = tanh(pre_g)   one sigmoid over all four blocks beats three over
+                                                   strided slices; g's block is then overwritten
+    c_t = f*c_{t-1} + i*g;  h_t = o*tanh(c_t)      (then h_t W_hr^T with a projection)
+The activations and c_t of a step are one row of a work buffer; with a gradient it is copied into
+the record (T, B, 5H), which with the output is all the backward needs.
+
+Backward. Every gate gradient is a local factor times dh or dc, and the factors depend on the forward
+only, so they are computed for all steps at once before the loop, straight into the gate gradient
+buffer, and the loop only scales them:
+    dhp = dh (or dh W_hr with a projection);  dc += dhp * o(1 - tanh(c_t)^2)
+    dgates = (dc * g i(1-i), dc * c_{t-1} f(1-f), dc * i(1-g^2), dhp * tanh(c_t) o(1-o))
+    dc_{t-1} = dc * f;  dh_{t-1} = dout_{t-1} + dgates W_hh
+With a projection dh of every step is kept (dW_hr = sum dh^T (o*tanh(c_t))); dW_hh = sum dgates^T
+h_{t-1} is a product after the loop.
+"""
+
+import sys
+
+import torch
+
+from fastrnn.cpu.function import run
+from fastrnn.cpu.grads import weight_grad
+
+CELL = "lstm"
+
+
+def forward(problem, store):
+    """The forward loop. Returns ((output (T, B, H_out), h_n, c_n), saved) in run order."""
+    p, layout = problem, problem.layout
+    batch, h_out = p.batch, p.h_out
+    hidden = p.gx.shape[2] // 4
+    gx = p.gx
+    w_t = p.w_hh.t().contiguous()  # (H_out, 4H)
+    w_hr_t = None if p.w_hr is None else p.w_hr.t().contiguous()  # (H, P)
+    out = layout.new_buffer((batch, h_out), gx)
+    work = gx.new_empty(batch, 5 * hidden)  # i f g o | c: a step's record
+    work[:, 4 * hidden :] = p.c0
+    rec = layout.new_buffer((batch, 5 * hidden), gx) if store else None
+    pre = gx.new_empty(batch, 4 * hidden)
+    tc = gx.new_empty(batch, hidden)
+    for segment in layout.segments:
+        n = segment[2]
+        row, acts, c, pre_n, tc_n = work[:n], work[:n, : 4 * hidden], work[:n, 4 * hidden :], pre[:n], tc[:n]
+        i, f, g, o = acts.view(n, 4, hidden).unbind(1)
+        g_pre = pre_n[:, 2 * hidden : 3 * hidden]
+        gxs = layout.steps_of(gx, segment)
+        h_ins, h_outs = layout.previous_steps(out, segment, p.h0), layout.steps_of(out, segment)
+        recs = None if rec is None else layout.steps_of(rec, segment)
+        for k in range(len(gxs)):
+            torch.addmm(gxs[k], h_ins[k], w_t, out=pre_n)
+            torch.sigmoid(pre_n, out=acts)
+            torch.tanh(g_pre, out=g)
+            c.mul_(f)
+            c.addcmul_(i, g)
+            torch.tanh(c, out=tc_n)
+            if w_hr_t is None:
+                torch.mul(o, tc_n, out=h_outs[k])
+            else:
+                tc_n.mul_(o)
+                torch.mm(tc_n, w_hr_t, out=h_outs[k])
+            if recs is not None:
+                recs[k].copy_(row)
+    h_n = layout.last_steps(out).clone()
+    return (out, h_n, work[:, 4 * hidden :].clone()), ((rec, out) if store else ())
+
+
+def _local_factors(layout, rec, c0, with_hp):
+    """Per-step factors the backward scales, for all steps at once (see the module docstring).
+
+    Returns dgates (T, B, 4H) holding (g i(1-i), c_{t-1} f(1-f), i(1-g^2), tanh(c_t) o(1-o)), kc
+    (T, B, H) = o(1 - tanh(c_t)^2), f (T, B, H) and, with_hp, hp = o*tanh(c_t), all in time order.
+    """
+    hidden = rec.shape[2] // 5
+    acts, c = rec[..., : 4 * hidden], rec[..., 4 * hidden :]
+    i, f, g, o = acts.unflatten(-1, (4, hidden)).unbind(-2)
+    dgates = torch.addcmul(acts, acts, acts, value=-1)  # a(1-a), contiguous
+    d_i, d_f, d_g, d_o = dgates.unflatten(-1, (4, hidden)).unbind(-2)
+    d_i.mul_(g)
+    for d_f_part, c_prev in layout.pairs(d_f, c, c0):
+        d_f_part.mul_(c_prev)
+    torch.mul(g, g, out=d_g)
+    torch.addcmul(i, i, d_g, value=-1, out=d_g)
+    tc = torch.tanh(c)
+    d_o.mul_(tc)
+    kc = torch.mul(tc, tc)
+    torch.addcmul(o, o, kc, value=-1, out=kc)
+    layout.zero_padding(dgates)
+    hp = tc.mul_(o) if with_hp else None
+    return dgates, kc, f, hp
+
+
+def backward(problem, saved, dout, dh_n, dc_n):
+    """The backward loop. Returns (dgx, dh0, dc0, dw_hh, dw_hr, None) in run order."""
+    p, layout = problem, problem.layout
+    rec, out = saved
+    hidden = rec.shape[2] // 5
+    w_hh, w_hr = p.w_hh, p.w_hr
+    dgates, kc, f, hp = _local_factors(layout, rec, p.c0, w_hr is not None)
+    gate_blocks = dgates.unflatten(-1, (4, hidden))
+    d_ifg, d_o = gate_blocks[:, :, :3], gate_blocks[:, :, 3]
+    # dh of every step: dout, plus dh_n at each sequence's last step, plus what the step after it
+    # adds; the first step adds into dh0.
+    dh_all = dout.clone()
+    layout.add_at_last_steps(dh_all, dh_n)
+    dh0 = dh_all.new_zeros(dh_n.shape)
+    dc = dc_n.clone()
+    dhp = None if w_hr is None else dc.new_empty(dc.shape)
+    for segment in reversed(layout.segments):
+        n = segment[2]
+        dc_n_, dhp_n = dc[:n], None if dhp is None else dhp[:n]
+        dc3 = dc_n_.unsqueeze(1)
+        dhs, dh_ins = layout.steps_of(dh_all, segment), layout.previous_steps(dh_all, segment, dh0)
+        kcs, fs = layout.steps_of(kc, segment), layout.steps_of(f, segment)
+        dgs = layout.steps_of(dgates, segment)
+        d3s, dos = layout.steps_of(d_ifg, segment), layout.steps_of(d_o, segment)
+        for k in range(len(dgs) - 1, -1, -1):
+            dh = dhs[k] if dhp_n is None else torch.mm(dhs[k], w_hr, out=dhp_n)
+            dc_n_.addcmul_(dh, kcs[k])
+            dos[k].mul_(dh)
+            d3s[k].mul_(dc3)
+            dc_n_.mul_(fs[k])
+            dh_ins[k].addmm_(dgs[k], w_hh)
+    dw_hh = weight_grad(layout.pairs(dgates, out, p.h0))
+    dw_hr = None if w_hr is None else weight_grad([(dh_all, hp)])
+    return dgates, dh0, dc, dw_hh, dw_hr, None
+
+
+def lstm_recurrence(gx, h0, c0, w_hh, w_hr=None, lengths=None, reverse=False):
+    """Run the LSTM recurrence over precomputed input projections on the CPU path.
+
+    Same contract as fastrnn.reference.lstm_recurrence.
+
+    Args:
+        gx: (T, B, 4H) = x @ W_ih^T + b_ih + b_hh.  h0: (B, H_out).  c0: (B, H).
+        w_hh: (4H, H_out).  w_hr: (P, H) or None.
+        lengths: optional (B,) int64, each in [1, T].  reverse: run backwards.
+    Returns:
+        output (T, B, H_out), h_n (B, H_out), c_n (B, H).
+
+    Example:
+        >>> out, h, c = fastrnn.cpu.lstm_recurrence(gx, h0, c0, w_hh)
+    """
+    return run(sys.modules[__name__], gx, h0, c0, w_hh, w_hr, None, lengths, reverse)

@@ -1,0 +1,149 @@
+"""The 'cpu' backend (fastrnn.cpu) beyond the module grid of test_parity.py: each recurrence against
+the float64 reference for every direction and lengths pattern, what is saved and when, double
+backward, the run order of variable lengths, and low precision computed in float32 inside.
+"""
+
+import weakref
+
+import pytest
+import torch
+
+import fastrnn
+from fastrnn import cpu, reference
+from fastrnn.cpu.layout import Layout
+from fastrnn.testing import assert_close, recurrence_inputs
+
+CELLS = [("lstm", 0, "tanh"), ("lstm", 3, "tanh"), ("gru", 0, "tanh"), ("rnn", 0, "tanh"),
+         ("rnn", 0, "relu")]
+CELL_IDS = ["lstm", "lstm-proj", "gru", "rnn-tanh", "rnn-relu"]
+# (T, B, lengths): none, unsorted with repeats, already sorted, all full, one step, one sequence.
+LENGTHS = [(6, 5, None), (6, 5, [3, 6, 1, 6, 2]), (6, 4, [6, 5, 5, 1]), (4, 3, [4, 4, 4]),
+           (1, 3, [1, 1, 1]), (5, 1, [3])]
+LENGTH_IDS = ["none", "unsorted", "sorted", "full", "T1", "B1"]
+
+
+def _call(module, cell, nonlinearity, t, lengths, reverse):
+    if cell == "lstm":
+        return module.lstm_recurrence(t["gx"], t["h0"], t["c0"], t["w_hh"], t["w_hr"], lengths,
+                                      reverse)
+    if cell == "gru":
+        return module.gru_recurrence(t["gx"], t["h0"], t["w_hh"], t["b_hh"], lengths, reverse)
+    return module.rnn_recurrence(t["gx"], t["h0"], t["w_hh"], nonlinearity, lengths, reverse)
+
+
+def _results(module, cell, nonlinearity, inputs, lengths, reverse):
+    """Outputs and the gradients of every input under fixed random upstream gradients."""
+    leaves = {k: None if v is None else v.detach().clone().requires_grad_()
+              for k, v in inputs.items()}
+    outputs = _call(module, cell, nonlinearity, leaves, lengths, reverse)
+    gen = torch.Generator().manual_seed(5)
+    upstream = [torch.randn(o.shape, generator=gen, dtype=o.dtype) for o in outputs]
+    torch.autograd.backward(outputs, upstream)
+    results = {f"out{i}": o.detach() for i, o in enumerate(outputs)}
+    results.update({f"grad.{k}": v.grad for k, v in leaves.items() if v is not None})
+    return results
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize(("steps", "batch", "lengths"), LENGTHS, ids=LENGTH_IDS)
+@pytest.mark.parametrize(("cell", "proj", "nonlinearity"), CELLS, ids=CELL_IDS)
+def test_recurrence_matches_the_reference(cell, proj, nonlinearity, steps, batch, lengths,
+                                          reverse):
+    inputs = recurrence_inputs(cell, steps, batch, 4, proj=proj)
+    lengths = None if lengths is None else torch.tensor(lengths)
+    expected = _results(reference, cell, nonlinearity, inputs, lengths, reverse)
+    actual = _results(cpu, cell, nonlinearity, inputs, lengths, reverse)
+    assert actual.keys() == expected.keys()
+    for name, value in expected.items():
+        assert_close(actual[name], value, name)
+
+
+def test_double_backward_names_the_reference_backend():
+    """The hand-derived backward is not differentiable: create_graph says which backend is."""
+    gru = fastrnn.GRU(3, 4, backend="cpu")
+    x = torch.randn(2, 1, 3, requires_grad=True)
+    output, _ = gru(x)
+    (grad,) = torch.autograd.grad(output.sum(), x, retain_graph=True)
+    assert grad.shape == x.shape
+    with pytest.raises(RuntimeError, match="^double backward is not supported by the cpu backend; "
+                                           "use backend='reference'$"):
+        torch.autograd.grad(output.sum(), x, create_graph=True)
+
+
+def test_the_forward_keeps_no_reference_to_gx():
+    """gx (T, B, G*H), the largest tensor of a layer, is freed after the forward: the backward
+    needs only the activations, the output and the weights."""
+    inputs = recurrence_inputs("lstm", 5, 3, 4)
+    gx = inputs["gx"] * 1.0  # a non-leaf, as functional's input projection makes it
+    alive = weakref.ref(gx)
+    outputs = cpu.lstm_recurrence(gx, inputs["h0"], inputs["c0"], inputs["w_hh"])
+    del gx
+    assert alive() is None
+    sum(o.sum() for o in outputs).backward()
+    assert inputs["gx"].grad is not None
+
+
+def test_inference_saves_nothing_and_training_runs_one_node_per_layer():
+    gru = fastrnn.GRU(3, 4, backend="cpu")
+    x = torch.randn(5, 2, 3)
+    with torch.no_grad():
+        output, h_n = gru(x)
+    assert output.grad_fn is None and h_n.grad_fn is None
+    output, _ = gru(x)
+    assert type(output.grad_fn).__name__ == "CpuRecurrenceBackward"
+    gru.requires_grad_(False)
+    assert gru(x)[0].grad_fn is None
+
+
+def test_backward_twice_and_partial_gradients():
+    """The backward reads its saved tensors without changing them (retain_graph twice gives the
+    same gradients), and gradients are computed only for the inputs that require them."""
+    inputs = recurrence_inputs("lstm", 5, 3, 4, proj=2)
+    inputs["h0"].requires_grad_(False)
+    outputs = cpu.lstm_recurrence(inputs["gx"], inputs["h0"], inputs["c0"], inputs["w_hh"],
+                                  inputs["w_hr"], torch.tensor([5, 2, 4]), True)
+    loss = sum(o.square().sum() for o in outputs)
+    first = torch.autograd.grad(loss, [inputs["gx"], inputs["w_hr"]], retain_graph=True)
+    second = torch.autograd.grad(loss, [inputs["gx"], inputs["w_hr"]])
+    for a, b in zip(first, second, strict=True):
+        assert torch.equal(a, b)
+    assert inputs["h0"].grad is None
+
+
+def test_changing_an_output_in_place_before_backward_is_refused():
+    inputs = recurrence_inputs("rnn", 4, 2, 3)
+    output, _ = cpu.rnn_recurrence(inputs["gx"], inputs["h0"], inputs["w_hh"])
+    output.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        output.sum().backward()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "f16"])
+def test_low_precision_computes_in_float32_inside(dtype):
+    """bf16/fp16 return their own dtype and equal the float32 run rounded once at the end."""
+    inputs = recurrence_inputs("gru", 6, 3, 5)
+    low = {k: None if v is None else v.detach().to(dtype) for k, v in inputs.items()}
+    single = {k: None if v is None else v.to(torch.float32) for k, v in low.items()}
+    with torch.no_grad():
+        got = _call(cpu, "gru", "tanh", low, None, False)
+        expected = _call(cpu, "gru", "tanh", single, None, False)
+    for a, e in zip(got, expected, strict=True):
+        assert a.dtype == dtype
+        assert torch.equal(a, e.to(dtype))
+
+
+def test_run_order_of_variable_lengths():
+    """Sorted longest first (stable), the reverse direction reversed within each length, and the
+    running rows a shrinking prefix; to_run and from_run are inverse."""
+    lengths = torch.tensor([2, 4, 1, 4])
+    layout = Layout(lengths, 4, 4, reverse=True)
+    assert layout.lengths.tolist() == [4, 4, 2, 1]
+    assert layout.segments == [(0, 1, 4), (1, 2, 3), (2, 4, 2)]
+    assert not layout.reverse
+    x = torch.arange(16.0).view(4, 4, 1)  # x[t, b] = 4t + b
+    run = layout.to_run(x)
+    # Sequence 0 (length 2) runs as row 2, its steps reversed: times 1, 0, then padding 2, 3.
+    assert run[:, 2, 0].tolist() == [4.0, 0.0, 8.0, 12.0]
+    assert run[:, 0, 0].tolist() == [13.0, 9.0, 5.0, 1.0]
+    assert torch.equal(layout.from_run(run), x)
+    assert not Layout(torch.tensor([3, 3]), 3, 2, reverse=True).packed
