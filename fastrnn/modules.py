@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn import init
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from fastrnn import functional
+from fastrnn import functional, validation
 from fastrnn.backends import canonical_name
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNBase", "RNNCell", "RNNCellBase"]
@@ -68,6 +68,18 @@ def _check_constructor_args(mode, input_size, hidden_size, num_layers, bias, bat
         raise ValueError("proj_size has to be smaller than hidden_size")
     if mode not in GATES:
         raise ValueError("Unrecognized RNN mode: " + mode)
+
+
+FORWARD_DOC = """Run the layer over a sequence.
+
+Args:
+    input: (T, B, I) (or (B, T, I) with batch_first), (T, I) unbatched, or a PackedSequence.
+    hx: initial state(s) shaped (L*D, B, H_out) ((L*D, H_out) unbatched), zeros if None;
+        LSTM takes a tuple (h_0, c_0) with c_0 shaped (L*D, B, H).
+Returns:
+    (output, h_n) for GRU/RNN, (output, (h_n, c_n)) for LSTM; output (T, B, D*H_out)
+    (batch_first: (B, T, D*H_out); packed input: a PackedSequence); h_n like hx.
+"""
 
 
 class RNNBase(nn.Module):
@@ -178,7 +190,8 @@ class RNNBase(nn.Module):
     # -- argument checks (public-ish in torch: subclasses override them) ----------------------
 
     def check_input(self, input, batch_sizes):
-        weight_dtype = self._flat_weights[0].dtype
+        # By name, so a deleted first weight is an AttributeError naming it.
+        weight_dtype = getattr(self, self._flat_weights_names[0]).dtype
         if input.dtype != weight_dtype and not torch._C._is_any_autocast_enabled():
             raise ValueError(
                 f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight_dtype}). "
@@ -280,33 +293,37 @@ class RNNBase(nn.Module):
 
     def _forward_packed(self, packed, hx):
         data, batch_sizes, sorted_indices, unsorted_indices = packed
+        batch = validation.check_batch_sizes(batch_sizes)
         if hx is None:
-            hx = self._zero_states(int(batch_sizes[0]), data)
+            hx = self._zero_states(batch, data)
         # fastrnn runs the batch in the user's order (lengths masked inside the recurrence), so the
         # user's hx needs no permutation; its shape is the same in either order.
         self.check_forward_args(data, hx, batch_sizes)
-        padded, lengths = pad_packed_sequence(packed)
-        output, hidden = self._run(padded, hx, lengths)
-        if sorted_indices is not None:
-            output = output.index_select(1, sorted_indices.to(output.device))
-            lengths = lengths.index_select(0, sorted_indices.cpu())
-        output_data = pack_padded_sequence(output, lengths, enforce_sorted=True).data
+        self._check_state_container(hx)
+        validation.check_packed_layout(data, batch_sizes, sorted_indices, unsorted_indices)
+        if batch == 0:
+            # An empty batch (batch_sizes all zero): nothing to pad or pack. data.sum() (0 for no
+            # rows) keeps the input in the graph: its gradient is an empty tensor, as in torch.nn.
+            padded = data.new_zeros(len(batch_sizes), 0, data.size(-1)) + data.sum()
+            output, hidden = self._run(padded, hx, data.new_zeros(0, dtype=torch.int64))
+            output_data = output.flatten(0, 1)
+        else:
+            padded, lengths = pad_packed_sequence(packed)
+            output, hidden = self._run(padded, hx, lengths)
+            if sorted_indices is not None:
+                output = output.index_select(1, sorted_indices.to(output.device))
+                lengths = lengths.index_select(0, sorted_indices.cpu())
+            output_data = pack_padded_sequence(output, lengths, enforce_sorted=True).data
         return PackedSequence(output_data, batch_sizes, sorted_indices, unsorted_indices), hidden
 
+    def _check_state_container(self, hx):
+        """LSTM checks that hx is a pair; a GRU/RNN hx has passed the tensor checks already."""
+
     def _forward(self, input, hx=None):
-        """Run the layer: the `forward` of LSTM, GRU and RNN.
+        """The body of LSTM.forward, GRU.forward and RNN.forward (see FORWARD_DOC).
 
         RNNBase itself has no `forward`, as in torch.nn, so calling one raises nn.Module's
         NotImplementedError.
-
-        Args:
-            input: (T, B, I) (or (B, T, I) with batch_first), (T, I) unbatched, or a
-                PackedSequence.
-            hx: initial state(s) shaped (L*D, B, H_out) ((L*D, H_out) unbatched), zeros if None;
-                LSTM takes (h_0, c_0) with c_0 (L*D, B, H).
-        Returns:
-            (output, h_n) for GRU/RNN, (output, (h_n, c_n)) for LSTM; output (T, B, D*H_out)
-            (batch_first: (B, T, D*H_out); packed input: a PackedSequence).
         """
         if isinstance(input, PackedSequence):
             return self._forward_packed(input, hx)
@@ -318,11 +335,15 @@ class RNNBase(nn.Module):
             input = input.unsqueeze(batch_dim)
         if hx is not None:
             self._check_unbatched_hx(hx, is_batched)
+            given = hx
             if not is_batched:
                 hx = self._unsqueeze_hx(hx)
         else:
+            given = None
             hx = self._zero_states(input.size(batch_dim), input)
         self.check_forward_args(input, hx, None)
+        if given is not None:
+            self._check_state_container(given)  # where torch.nn's ATen op would check it
         time_major = input.transpose(0, 1) if self.batch_first else input
         output, hidden = self._run(time_major, hx, None)
         if self.batch_first:
@@ -346,7 +367,10 @@ class RNN(RNNBase):
         (torch.Size([5, 3, 20]), torch.Size([2, 3, 20]))
     """
 
-    forward = RNNBase._forward
+    def forward(self, input, hx=None):
+        return self._forward(input, hx)
+
+    forward.__doc__ = FORWARD_DOC
 
     def __init__(self, *args, **kwargs):
         if "proj_size" in kwargs:
@@ -381,7 +405,10 @@ class GRU(RNNBase):
         torch.Size([3, 5, 20])
     """
 
-    forward = RNNBase._forward
+    def forward(self, input, hx=None):
+        return self._forward(input, hx)
+
+    forward.__doc__ = FORWARD_DOC
 
     def __init__(self, *args, **kwargs):
         if "proj_size" in kwargs:
@@ -402,7 +429,10 @@ class LSTM(RNNBase):
         (torch.Size([5, 3, 20]), torch.Size([2, 3, 20]))
     """
 
-    forward = RNNBase._forward
+    def forward(self, input, hx=None):
+        return self._forward(input, hx)
+
+    forward.__doc__ = FORWARD_DOC
 
     def __init__(self, *args, **kwargs):
         super().__init__("LSTM", *args, **kwargs)
@@ -429,6 +459,9 @@ class LSTM(RNNBase):
 
     def _states_list(self, hx):
         return [hx[0], hx[1]]
+
+    def _check_state_container(self, hx):
+        validation.check_state_pair(hx, "lstm")
 
     def _states_result(self, states):
         return states[0], states[1]
@@ -598,6 +631,8 @@ class LSTMCell(RNNCellBase):
 
     def forward(self, input, hx=None):
         self._check_dims(input, [] if hx is None else list(hx), "hx[{}]")
+        if hx is not None:
+            validation.check_state_pair(hx, "lstm_cell")
         if hx is None:
             zeros = self._zeros(input)
             hx = (zeros, zeros)

@@ -56,7 +56,9 @@ def recurrent_stack(mode, input, states, weights, bidirectional, dropout, traini
     has_biases = weights[0][2] is not None
     num_layers = len(weights) // (2 if bidirectional else 1)
     args = (has_biases, num_layers, dropout, training, bidirectional)
-    if lengths is None:
+    if lengths is None or input.shape[1] == 0:
+        # An empty batch has nothing to pack (pack_padded_sequence refuses it); the dense op
+        # returns the empty output and states.
         return _call(mode, input, None, states, flat, *args)
     packed = pack_padded_sequence(input, lengths.cpu(), enforce_sorted=False)
     sorted_states = [s.index_select(1, packed.sorted_indices) for s in states]

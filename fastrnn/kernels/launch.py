@@ -345,20 +345,33 @@ def previous_hidden(output, h0, lengths, reverse):
     """(T, B, H_out): the hidden state each step started from (h_{t-1} in processing order).
 
     A step's previous state is the previous processed step's output when that step was inside the
-    sequence, else h0 (the reverse direction starts each sequence at its own end from h0). Only
-    valid steps use it (invalid steps have zero gate gradients).
+    sequence, else h0 (the reverse direction starts each sequence at its own end from h0). Steps
+    outside a sequence get zeros (see zero_outside).
     """
     if reverse:
         shifted = torch.cat([output[1:], h0.unsqueeze(0)])
     else:
         shifted = torch.cat([h0.unsqueeze(0), output[:-1]])
-    if lengths is None or not reverse:
-        # Forward direction: a valid step t >= 1 always follows a valid step t - 1.
+    if lengths is None:
         return shifted
-    steps = output.shape[0]
-    t = torch.arange(steps, device=output.device).unsqueeze(1)
-    prev_valid = ((t + 1) < lengths.unsqueeze(0)).unsqueeze(2)
-    return torch.where(prev_valid, shifted, h0.unsqueeze(0))
+    if reverse:
+        t = torch.arange(output.shape[0], device=output.device).unsqueeze(1)
+        prev_valid = ((t + 1) < lengths.unsqueeze(0)).unsqueeze(2)
+        shifted = torch.where(prev_valid, shifted, h0.unsqueeze(0))
+    return zero_outside(shifted, lengths)
+
+
+def zero_outside(values, lengths):
+    """values (T, B, N) with the steps outside each sequence set to 0 (None lengths: unchanged).
+
+    Those steps have zero gate gradients, but a weight gradient sums gradient x value over every
+    step, and 0 x Inf (a finished sequence's state can hold an Inf) is NaN: torch.nn, which never
+    computes those steps, has none.
+    """
+    if lengths is None:
+        return values
+    t = torch.arange(values.shape[0], device=values.device).unsqueeze(1)
+    return values.masked_fill((t >= lengths.unsqueeze(0)).unsqueeze(2), 0)
 
 
 def weight_grad(dgates, inputs):

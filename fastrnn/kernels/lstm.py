@@ -538,7 +538,8 @@ def backward(pb, saved, outputs, grads):
     dw_hr = None
     if has_proj:
         # hp = o*tanh(c_t) is recomputed from the saved activations instead of being stored.
-        hp = acts[..., 3 * hidden:].to(f32) * torch.tanh(cs.to(f32))
+        hp = launch.zero_outside(acts[..., 3 * hidden:].to(f32) * torch.tanh(cs.to(f32)),
+                                 pb.lengths)
         dw_hr = launch.weight_grad(dhr, hp).to(gx.dtype)
     return dgx, dh0, dc0, dw_hh, dw_hr, None
 

@@ -80,7 +80,9 @@ def _rnn_cell_bwd(
     o_t = t.to(tl.int64) * B * H + i_b[:, None] * H + i_h[None, :]
     b_h = tl.load(out_ptr + o_t, mask=m_bh, other=0.0).to(tl.float32)
     if RELU:
-        b_dpre = tl.where(b_h > 0.0, b_dh, 0.0)
+        # torch's threshold_backward: zero where the output is <= 0, the gradient elsewhere, so
+        # a NaN output (NaN <= 0 is false) passes it, as in torch.nn.
+        b_dpre = tl.where(b_h <= 0.0, 0.0, b_dh)
     else:
         b_dpre = b_dh * (1.0 - b_h * b_h)
     b_dpre = tl.where(m_valid & m_h[None, :], b_dpre, 0.0)

@@ -30,12 +30,16 @@ def run_recurrence(step, gx, state, lengths=None, reverse=False):
     inputs = gx.unbind(0)
     order = range(steps - 1, -1, -1) if reverse else range(steps)
     for t in order:
-        new_state = step(inputs[t], state)
         if masks is None:
-            state = new_state
-            outputs[t] = new_state[0]
+            state = step(inputs[t], state)
+            outputs[t] = state[0]
         else:
             valid = masks[t]
+            # A row outside its sequence steps from a zero state, not its own: its result is
+            # discarded, but an Inf kept in its state would make that discarded step NaN, and
+            # the backward's zero gradient times NaN would reach the weights (torch.nn never
+            # computes those steps).
+            new_state = step(inputs[t], tuple(torch.where(valid, old, 0.0) for old in state))
             state = tuple(torch.where(valid, new, old) for new, old in zip(new_state, state))
             outputs[t] = torch.where(valid, new_state[0], 0.0)
     return torch.stack(outputs), state
