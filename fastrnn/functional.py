@@ -16,7 +16,7 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
-from fastrnn import cpu, native, reference
+from fastrnn import cpu, native, reference, validation
 from fastrnn.backends import RecurrenceSpec, resolve_backend
 
 MODES = ("LSTM", "GRU", "RNN_TANH", "RNN_RELU")
@@ -159,6 +159,8 @@ def recurrent_stack(mode, input, states, weights, *, bidirectional=False, dropou
     input, states = flat[0], flat[1 : 1 + len(states)]
     weights = [tuple(flat[1 + len(states) + 5 * k : 1 + len(states) + 5 * (k + 1)])
                for k in range(len(weights))]
+    if not autocast:
+        validation.check_same_dtype_and_device(input, states, [w for wt in weights for w in wt])
     w_hh, w_hr = weights[0][1], weights[0][4]
     spec = RecurrenceSpec(
         mode=mode, device=input.device, dtype=input.dtype,
