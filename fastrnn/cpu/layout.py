@@ -139,7 +139,13 @@ class Layout:
             first = (x[-1:], initial.unsqueeze(0))
             rest = (x[:-1], history[1:])
         else:
-            rest = (x[1:], history[:-1])
+            previous = history[:-1]
+            if self.packed:
+                # A step past a sequence's end has zero gradients, but the state before it (the
+                # sequence's last) may hold an Inf, and 0 * Inf is NaN in the product: torch.nn
+                # never computes those steps, so they pair with zeros here.
+                previous = previous.masked_fill(~self._valid[1:], 0)
+            rest = (x[1:], previous)
         return [first] + ([rest] if self.steps > 1 else [])
 
 def _time_map(t, lengths, reverse):

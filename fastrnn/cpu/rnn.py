@@ -4,8 +4,8 @@ Dimensions: T time, B batch, H hidden size. Steps run on rows [:n] of the run or
 
 Forward step, two ops: h_t = gx_t + h_{t-1} W_hh^T by one addmm straight into the output, then the
 activation in place. The outputs are all the backward needs.
-Backward: the activation's derivative is a function of the output (tanh: 1 - h^2, relu: h > 0, as
-torch's own backward), computed for all steps before the loop into the gradient buffer; a step is
+Backward: the activation's derivative is a function of the output (tanh: 1 - h^2, relu: not h <= 0,
+as torch's own backward), computed for all steps before the loop into the gradient buffer; a step is
     dgates = dh * act'(h_t);  dh_{t-1} = dout_{t-1} + dgates W_hh
 and dW_hh = sum dgates^T h_{t-1} after the loop.
 """
@@ -42,18 +42,26 @@ def backward(problem, saved, dout, dh_n, dc_n):
     """The backward loop. Returns (dgx, dh0, None, dw_hh, None, None) in run order."""
     p, layout = problem, problem.layout
     (out,) = saved
-    if p.nonlinearity == "tanh":
+    tanh = p.nonlinearity == "tanh"
+    if tanh:
         dgates = torch.addcmul(torch.ones((), dtype=out.dtype), out, out, value=-1)
     else:
-        dgates = (out > 0).to(out.dtype)
+        # torch's threshold_backward: 0 where the output is <= 0, else 1, so a NaN output
+        # (NaN <= 0 is false) passes its gradient as in torch.nn.
+        dgates = (out <= 0).logical_not_().to(out.dtype)
     layout.zero_padding(dgates)
     dh = dh_n + layout.last_steps(dout)  # dh of the step being processed
-    zeros = dh.new_zeros(dh.shape)
+    zeros, zero = dh.new_zeros(dh.shape), dh.new_zeros(())
     for segment in reversed(layout.segments):
         dh_n_ = dh[: segment[2]]
         dgs, dprevs = layout.steps_of(dgates, segment), layout.previous_steps(dout, segment, zeros)
         for k in range(len(dgs) - 1, -1, -1):
-            dgs[k].mul_(dh_n_)
+            if tanh:
+                dgs[k].mul_(dh_n_)
+            else:
+                # A select, not a product: a dead unit's gradient is 0 even where dh is NaN or
+                # Inf (torch's threshold_backward), where 0 * NaN would be NaN.
+                torch.where(dgs[k] != 0, dh_n_, zero, out=dgs[k])
             torch.addmm(dprevs[k], dgs[k], p.w_hh, out=dh_n_)
     return dgates, dh, None, weight_grad(layout.pairs(dgates, out, p.h0)), None, None
 
