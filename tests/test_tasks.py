@@ -106,6 +106,8 @@ def test_default_settings_are_the_tutorials():
     sentiment = TASKS["sentiment"].resolve({})
     assert (sentiment["embed"], sentiment["hidden"], sentiment["layers"]) == (64, 128, 2)
     assert TASKS["dna"].resolve({})["bidirectional"] is True
+    assert TASKS["dna"].resolve({})["positional"] == "none"   # the tutorial's model without --data
+    assert TASKS["dna"].resolve({})["patience"] == 0
     assert TASKS["sine"].resolve({"epochs": 3})["epochs"] == 3
 
 

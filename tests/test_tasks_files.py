@@ -152,8 +152,10 @@ def test_unknown_labels_and_too_short_series_name_the_line(tmp_path):
     with pytest.raises(FileFormatError, match=r"u.csv, line 4: label 'z' does not occur in the "
                                               "training rows"):
         split_rows(rows, ["x", "z"], val_fraction=0.1, test_fraction=0.2, generator=None)
-    with pytest.raises(FileFormatError, match="a series of 12 values is too short for window 10"):
+    with pytest.raises(FileFormatError, match="a series of 12 values is too short for window 10 "
+                                              ".*no training targets left; it needs at least 16"):
         chronological(12, 10, 0.1, 0.2, "short.csv")
+    assert len(chronological(16, 10, 0.1, 0.2, "short.csv")["train"]) == 1
     with pytest.raises(FileFormatError, match="too few to hold out"):
         split_rows(read_labelled(examples.write_csv(tmp_path / "few.csv", ["sequence", "label"],
                                                     [("A", "x"), ("C", "y")]),

@@ -27,6 +27,7 @@ def test_dna_file_run_reports_test_metrics_and_predicts(splice, tmp_path):
     record.validate(run)
     final = run["final"]
     assert final["metric"] == "test_accuracy" and run["config"]["restore_best"] is True
+    assert run["config"]["positional"] == "learned" and run["config"]["patience"] == 10
     report = final["extras"]["report"]
     assert report["split"] == "test" and final["value"] == report["accuracy"]
     assert report["confusion"]["classes"] == ["EI", "IE", "N"]
@@ -104,17 +105,32 @@ def test_cli_writes_runs_by_default_and_always_says_where(splice, tmp_path, monk
     assert csv_out.read_text().splitlines()[0] == "id,predicted,p_EI,p_IE,p_N,label"
 
 
+def test_a_sweep_on_a_file_chooses_by_validation(splice, tmp_path):
+    from fastrnn.tasks.sweep import run_sweep, table
+
+    result = run_sweep("dna", {"hidden": [4, 8]}, log=lambda line: None, data=splice, epochs=1,
+                       backend="torch", size="tiny", positional="none")
+    rows = result["rows"]
+    assert [r["metric_name"] for r in rows] == ["test_accuracy"] * 2
+    best = max(rows, key=lambda r: r["val_metric"])
+    assert result["best"] == best["label"]
+    assert table(result).splitlines()[0] == ("| configuration | best val_accuracy | test_accuracy | "
+                                             "s/epoch |")
+
+
 @pytest.mark.parametrize("argv, content, message", [
     (["train", "dna"], "sequence,label\nACGT,a\nAXGT,b\n",
      "line 3: letter 'X' at position 2 is not a nucleotide or IUPAC code"),
     (["train", "dna", "--set", "label_column=kind"], "sequence,label\nACGT,a\n",
      "no column 'kind' (columns: sequence, label)"),
     (["train", "sine", "--set", "window=30"], "value\n" + "1\n2\n" * 10,
-     "a series of 20 values is too short for window 30"),
+     "a series of 20 values is too short for window 30 with val_fraction 0.1 and "
+     "test_fraction 0.2: no training targets left; it needs at least 44 values"),
     (["train", "sine"], "value\n" + "3\n" * 60, "the training part of column 'value' is constant"),
     (["train", "majority"], "x\n1\n", "task 'majority' generates its data and reads no file"),
     (["train", "dna", "--column", "x"], "x\n1\n", "unknown option(s) for task 'dna': column"),
     (["train", "dna", "--threads", "0"], "x\n1\n", "--threads must be at least 1"),
+    (["train", "dna", "--set", "val_fraction=0"], "x\n1\n", "val_fraction must be in (0, 1)"),
     (["predict", "nowhere"], "x\n1\n", "run directory nowhere does not exist"),
 ])
 def test_cli_file_errors_are_one_line(argv, content, message, tmp_path, monkeypatch, capsys):

@@ -161,9 +161,11 @@ class Task(abc.ABC):
             raise ValueError(f"task {self.name!r} generates its data and reads no file; --data "
                              "works with dna, sentiment and sine")
         if self.reads_files:
-            for key in ("val_fraction", "test_fraction"):
-                if not 0.0 <= float(config[key]) < 1.0:
-                    raise ValueError(f"{key} must be in [0, 1), got {config[key]!r}")
+            # Early stopping and restore_best need validation rows; a test split is optional.
+            if not 0.0 < float(config["val_fraction"]) < 1.0:
+                raise ValueError(f"val_fraction must be in (0, 1), got {config['val_fraction']!r}")
+            if not 0.0 <= float(config["test_fraction"]) < 1.0:
+                raise ValueError(f"test_fraction must be in [0, 1), got {config['test_fraction']!r}")
             if float(config["val_fraction"]) + float(config["test_fraction"]) >= 1.0:
                 raise ValueError("val_fraction + test_fraction must leave rows to train on, got "
                                  f"{config['val_fraction']} + {config['test_fraction']}")

@@ -84,19 +84,29 @@ def chronological(n, window, val_fraction, test_fraction, path):
     Returns {'train', 'val', 'test'}: lists of target indices t, and `train_end`, the number of
     leading values the training part spans (normalisation statistics come from these alone).
     """
-    n_test, n_val = round(n * test_fraction), round(n * val_fraction)
-    train_end = n - n_val - n_test
-    n_train = train_end - window
-    short = [(name, k) for name, k, fraction in (("training", n_train, 1), ("validation", n_val,
-             val_fraction), ("test", n_test, test_fraction)) if fraction > 0 and k < 1]
+    short = _short(n, window, val_fraction, test_fraction)
     if short:
+        least = next(m for m in range(n + 1, n + 100 * (window + 10))
+                     if not _short(m, window, val_fraction, test_fraction))
         raise FileFormatError(
             f"{path}: a series of {n} values is too short for window {window} with "
-            f"val_fraction {val_fraction:g} and test_fraction {test_fraction:g}: no "
-            f"{short[0][0]} targets left; needs at least {window + 3} values (or a smaller "
-            "--set window=N)")
+            f"val_fraction {val_fraction:g} and test_fraction {test_fraction:g}: no {short} "
+            f"targets left; it needs at least {least} values (or a smaller --set window=N)")
+    n_test, n_val = round(n * test_fraction), round(n * val_fraction)
+    train_end = n - n_val - n_test
     return {"train": list(range(window, train_end)), "val": list(range(train_end, n - n_test)),
             "test": list(range(n - n_test, n)), "train_end": train_end}
+
+
+def _short(n, window, val_fraction, test_fraction):
+    """The first split a series of n values leaves without targets, or None."""
+    n_test, n_val = round(n * test_fraction), round(n * val_fraction)
+    for name, count, wanted in (("training", n - n_val - n_test - window, True),
+                                ("validation", n_val, val_fraction > 0),
+                                ("test", n_test, test_fraction > 0)):
+        if wanted and count < 1:
+            return name
+    return None
 
 
 def by_split_column(series, window):
