@@ -10,6 +10,7 @@ from fastrnn import functional
 from fastrnn.backends import BackendUnavailableError, resolve_backend, use_backend
 from fastrnn.convert import convert
 from fastrnn.modules import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from fastrnn.quantize import quantize_dynamic
 
 __version__ = "0.1.0"
 
@@ -25,6 +26,7 @@ __all__ = [
     "RNNCellBase",
     "convert",
     "functional",
+    "quantize_dynamic",
     "resolve_backend",
     "use_backend",
     "__version__",

@@ -23,6 +23,7 @@ from torch.nn import init
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from fastrnn import functional, validation
+from fastrnn.guards import EcosystemGuards
 from fastrnn.backends import canonical_name
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNBase", "RNNCell", "RNNCellBase"]
@@ -82,7 +83,7 @@ Returns:
 """
 
 
-class RNNBase(nn.Module):
+class RNNBase(EcosystemGuards, nn.Module):
     """Shared machinery of LSTM, GRU and RNN: parameters, argument checks, input styles.
 
     Args (as torch.nn.RNNBase): mode ('LSTM' | 'GRU' | 'RNN_TANH' | 'RNN_RELU'), input_size,
@@ -488,7 +489,7 @@ class LSTM(RNNBase):
         return hidden[0].squeeze(1), hidden[1].squeeze(1)
 
 
-class RNNCellBase(nn.Module):
+class RNNCellBase(EcosystemGuards, nn.Module):
     """Shared machinery of the cells: parameters (bias_ih/bias_hh None when bias=False), init.
 
     Like torch.nn.RNNCellBase it does no constructor validation (a zero hidden size is allowed).
