@@ -4,11 +4,11 @@ Dimensions: T time, B batch, H hidden size, gate order r, z, n. Steps run on row
 order (layout.py).
 
 b_hn sits inside the reset product (n = tanh(gx_n + r*(h W_hn^T + b_hn))), so the product of a step
-must keep gh_n apart from gx_n. Adding x = [gx_r + b_hr, gx_z + b_hz, b_hn] (made for all steps
-before the loop) as the addmm's input gives the r and z pre-activations and gh_n in one product.
-Forward step, five ops (one more copy when a gradient is needed):
-    (a_r, a_z, gh_n) = x_t + h_{t-1} W_hh^T;  (r, z) = sigmoid(a_r, a_z) in place
+keeps gh = h W_hh^T + b_hh apart from gx (b_hh is the addmm's broadcast input). Forward step, six
+ops (one more copy when a gradient is needed):
+    gh = b_hh + h_{t-1} W_hh^T;  (r, z) = sigmoid(gx_rz + gh_rz)   (an add, then sigmoid in place)
     n = tanh(gx_n + r*gh_n);  h_t = lerp(n, h_{t-1}, z) = (1-z)*n + z*h_{t-1}
+(Adding gx_rz and b_hn into one addmm input would save the add but costs a (T, B, 3H) copy of gx.)
 A step's (r, z, gh_n, n) is one row of a work buffer, copied into the record with a gradient.
 
 Backward. With one state every gate gradient is dh times a local factor, computed for all steps
@@ -31,40 +31,28 @@ from fastrnn.cpu.grads import weight_grad
 CELL = "gru"
 
 
-def _product_input(gx, b_hh):
-    """x (T, B, 3H) = [gx_r + b_hr, gx_z + b_hz, b_hn] (zeros for an absent bias)."""
-    hidden = gx.shape[2] // 3
-    x = torch.empty_like(gx)
-    if b_hh is None:
-        x[..., : 2 * hidden] = gx[..., : 2 * hidden]
-        x[..., 2 * hidden :] = 0
-    else:
-        torch.add(gx[..., : 2 * hidden], b_hh[: 2 * hidden], out=x[..., : 2 * hidden])
-        x[..., 2 * hidden :] = b_hh[2 * hidden :]
-    return x
-
-
 def forward(problem, store):
     """The forward loop. Returns ((output (T, B, H), h_n, None), saved) in run order."""
     p, layout = problem, problem.layout
     batch = p.batch
     hidden = p.gx.shape[2] // 3
     w_t = p.w_hh.t().contiguous()  # (H, 3H)
-    x = _product_input(p.gx, p.b_hh)
-    gx_n = p.gx[..., 2 * hidden :]
-    out = layout.new_buffer((batch, hidden), x)
-    work = x.new_empty(batch, 4 * hidden)  # r z gh_n n: a step's record
-    rec = layout.new_buffer((batch, 4 * hidden), x) if store else None
+    gx = p.gx
+    b_hh = gx.new_zeros(3 * hidden) if p.b_hh is None else p.b_hh
+    gx_rz, gx_n = gx[..., : 2 * hidden], gx[..., 2 * hidden :]
+    out = layout.new_buffer((batch, hidden), gx)
+    work = gx.new_empty(batch, 4 * hidden)  # r z gh_n n: a step's record
+    rec = layout.new_buffer((batch, 4 * hidden), gx) if store else None
     for segment in layout.segments:
         n = segment[2]
         row, product, rz = work[:n], work[:n, : 3 * hidden], work[:n, : 2 * hidden]
         r, z, gh_n, new = row.view(n, 4, hidden).unbind(1)
-        xs, gx_ns = layout.steps_of(x, segment), layout.steps_of(gx_n, segment)
+        gx_rzs, gx_ns = layout.steps_of(gx_rz, segment), layout.steps_of(gx_n, segment)
         h_ins, h_outs = layout.previous_steps(out, segment, p.h0), layout.steps_of(out, segment)
         recs = None if rec is None else layout.steps_of(rec, segment)
-        for k in range(len(xs)):
-            torch.addmm(xs[k], h_ins[k], w_t, out=product)
-            rz.sigmoid_()
+        for k in range(len(gx_ns)):
+            torch.addmm(b_hh, h_ins[k], w_t, out=product)
+            rz.add_(gx_rzs[k]).sigmoid_()
             torch.addcmul(gx_ns[k], r, gh_n, out=new)
             new.tanh_()
             torch.lerp(new, h_ins[k], z, out=h_outs[k])
