@@ -16,9 +16,9 @@ before the loop straight into the gradient buffer, laid out (r, z, n, hn) so tha
 blocks are the gradient of gx:
     dgates = dh * ((1-z)(1-n^2) gh_n r(1-r), (h_{t-1}-n) z(1-z), (1-z)(1-n^2), (1-z)(1-n^2) r)
     dh_{t-1} = dout_{t-1} + dh*z + dgh W_hh,  dgh = (dr, dz, dhn)
-The step's product takes the whole (r, z, n, hn) row against W_hh with a zero block for n (a
-quarter more multiply-adds than the (r, z, hn) columns, but one product per step and no copy of
-the gx gradient). dW_hh = sum dgh^T h_{t-1} and db_hh = sum dgh after the loop.
+dgh is not one contiguous range, so the step takes two products, (dr, dz) W_hh[:2H] and dhn
+W_hh[2H:] (a zero-padded (4H, H) weight would make it one, but costs a quarter more multiply-adds
+and a weight-sized buffer). dW_hh = sum dgh^T h_{t-1} and db_hh = sum dgh after the loop.
 """
 
 import sys
@@ -88,9 +88,8 @@ def backward(problem, saved, dout, dh_n, dc_n):
     rec, out = saved
     hidden = rec.shape[2] // 4
     dgates, z = _local_factors(layout, rec, out, p.h0)
-    w_ext = p.w_hh.new_zeros(4 * hidden, hidden)  # (r, z, 0, hn) rows
-    w_ext[: 2 * hidden] = p.w_hh[: 2 * hidden]
-    w_ext[3 * hidden :] = p.w_hh[2 * hidden :]
+    w_rz, w_n = p.w_hh[: 2 * hidden], p.w_hh[2 * hidden :]
+    d_rz, d_hn = dgates[..., : 2 * hidden], dgates[..., 3 * hidden :]
     dh = dh_n + layout.last_steps(dout)  # dh of the step being processed
     zeros = dh.new_zeros(dh.shape)
     tmp = torch.empty_like(dh)
@@ -99,15 +98,17 @@ def backward(problem, saved, dout, dh_n, dc_n):
         n = segment[2]
         dh_n_, tmp_n = dh[:n], tmp[:n]
         dh1 = dh_n_.unsqueeze(1)
-        d4s, dgs = layout.steps_of(gate_blocks, segment), layout.steps_of(dgates, segment)
-        zs, dprevs = layout.steps_of(z, segment), layout.previous_steps(dout, segment, zeros)
+        d4s, zs = layout.steps_of(gate_blocks, segment), layout.steps_of(z, segment)
+        d_rzs, d_hns = layout.steps_of(d_rz, segment), layout.steps_of(d_hn, segment)
+        dprevs = layout.previous_steps(dout, segment, zeros)
         for k in range(len(d4s) - 1, -1, -1):
             d4s[k].mul_(dh1)
             torch.addcmul(dprevs[k], dh_n_, zs[k], out=tmp_n)
-            torch.addmm(tmp_n, dgs[k], w_ext, out=dh_n_)
-    d_rz, d_hn = dgates[..., : 2 * hidden], dgates[..., 3 * hidden :]
-    dw_hh = torch.cat([weight_grad(layout.pairs(d_rz, out, p.h0)),
-                       weight_grad(layout.pairs(d_hn, out, p.h0))])
+            torch.addmm(tmp_n, d_rzs[k], w_rz, out=dh_n_)
+            dh_n_.addmm_(d_hns[k], w_n)
+    dw_hh = p.w_hh.new_empty(p.w_hh.shape)
+    weight_grad(layout.pairs(d_rz, out, p.h0), out=dw_hh[: 2 * hidden])
+    weight_grad(layout.pairs(d_hn, out, p.h0), out=dw_hh[2 * hidden :])
     db_hh = None
     if p.b_hh is not None:
         db_hh = torch.cat([d_rz.sum(dim=(0, 1)), d_hn.sum(dim=(0, 1))])
