@@ -58,7 +58,7 @@ def add_arguments(parser):
     parser.add_argument("--modes", nargs="+", choices=("infer", "fwd", "fwdbwd"))
     # Not argparse choices: triton-<form> names follow fastrnn.kernels.FORMS (checked in run()).
     parser.add_argument("--providers", nargs="+", metavar="PROVIDER",
-                        help="torch reference triton cells, torch-fp16 torch-bf16 torch-fp32 "
+                        help="torch reference cpu triton cells, torch-fp16 torch-bf16 torch-fp32 "
                              "(torch.nn in that dtype), triton-<form> (one kernel form forced) or "
                              "triton-forms (every form); default: the grid's own")
     parser.add_argument("--dtypes", nargs="+", choices=("float32", "float16", "bfloat16"),
