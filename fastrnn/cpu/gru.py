@@ -4,10 +4,10 @@ Dimensions: T time, B batch, H hidden size, gate order r, z, n. Steps run on row
 order (layout.py).
 
 b_hn sits inside the reset product (n = tanh(gx_n + r*(h W_hn^T + b_hn))), so the product of a step
-keeps gh = h W_hh^T + b_hh apart from gx (b_hh is the addmm's broadcast input). Forward step, six
+keeps gh = h W_hh^T + b_hh apart from gx (b_hh is the addmm's broadcast input). Forward step, seven
 ops (one more copy when a gradient is needed):
     gh = b_hh + h_{t-1} W_hh^T;  (r, z) = sigmoid(gx_rz + gh_rz)   (an add, then sigmoid in place)
-    n = tanh(gx_n + r*gh_n);  h_t = lerp(n, h_{t-1}, z) = (1-z)*n + z*h_{t-1}
+    n = tanh(gx_n + r*gh_n);  h_t = n + z*(h_{t-1} - n)  (ATen's form, also at +-inf)
 (Adding gx_rz and b_hn into one addmm input would save the add but costs a (T, B, 3H) copy of gx.)
 A step's (r, z, gh_n, n) is one row of a work buffer, copied into the record with a gradient.
 
@@ -55,7 +55,10 @@ def forward(problem, store):
             rz.add_(gx_rzs[k]).sigmoid_()
             torch.addcmul(gx_ns[k], r, gh_n, out=new)
             new.tanh_()
-            torch.lerp(new, h_ins[k], z, out=h_outs[k])
+            # h_t = n + z*(h_{t-1} - n), ATen's own form: torch.lerp switches to
+            # h - (h - n)*(1 - z) for z >= 0.5, which is NaN where torch.nn's is -inf (h = -inf).
+            torch.sub(h_ins[k], new, out=h_outs[k])
+            torch.addcmul(new, h_outs[k], z, out=h_outs[k])
             if recs is not None:
                 recs[k].copy_(row)
     return (out, layout.last_steps(out).clone(), None), ((rec, out) if store else ())
