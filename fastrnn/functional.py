@@ -24,6 +24,12 @@ MODES = ("LSTM", "GRU", "RNN_TANH", "RNN_RELU")
 
 def _implementation(name):
     if name == "reference":
+        if torch.compiler.is_compiling():
+            # Traced, the reference runs as one fastrnn op per layer-direction instead of T
+            # unrolled steps; eagerly it stays the plain-ops executable spec (fastrnn.ops).
+            from fastrnn import ops
+
+            return ops.implementation("reference")
         return reference
     if name == "cpu":
         return cpu

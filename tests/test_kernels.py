@@ -285,9 +285,9 @@ def test_poisoned_outputs_are_nan():
     assert torch.isnan(empty((2, 3), torch.zeros(1))).all()
 
 
-def test_torch_compile_runs_the_kernels_eagerly():
-    """torch.compile graph-breaks around the kernels (launch.run is excluded from Dynamo) and the
-    result and its gradient match the uncompiled call."""
+def test_torch_compile_runs_the_kernels_as_one_op():
+    """torch.compile traces the kernels as one fastrnn::gru op (no graph break) and the result and
+    its gradient match the uncompiled call."""
     torch._dynamo.reset()
     gx = torch.randn(3, 2, 12, requires_grad=True)
     w_hh = torch.randn(12, 4) * 0.5
@@ -296,7 +296,7 @@ def test_torch_compile_runs_the_kernels_eagerly():
         out, h_n = kernels.gru_recurrence(gx, torch.zeros(2, 4), w_hh)
         return out.sum() + h_n.sum()
 
-    compiled = torch.compile(f, backend="eager")
+    compiled = torch.compile(f, backend="eager", fullgraph=True)
     expected = torch.autograd.grad(f(gx), gx)[0]
     value = compiled(gx)
     assert torch.equal(value, f(gx))

@@ -1,20 +1,22 @@
-"""The autograd glue every CPU cell runs through: one autograd.Function per layer and direction.
+"""The op kernels every CPU cell runs through (fastrnn.ops.library describes the interface): one
+`fastrnn::<cell>` op call per layer and direction.
 
 Dimensions: T time, B batch, H hidden (cell) size, P projection size, H_out = P if P > 0 else H,
 G gates (LSTM 4, GRU 3, RNN 1).
 
 The forward runs the cell's time loop with autograd off (no graph of ~10 nodes per step) and, when a
-gradient is needed, keeps the gate activations; the backward is the cell's hand-derived loop plus
-weight gradients as large products after it. Without a gradient to compute (no_grad, or nothing
-requires grad) the loop runs alone: nothing saved, no autograd node. float16 and bfloat16 run in
-float32 inside (states, gates and products; what the Triton kernels do) and return their own dtype;
-float32 and float64 run in their own dtype.
+gradient is needed (`store`), keeps the gate activations as the op's reserve; the backward op is the
+cell's hand-derived loop plus weight gradients as large products after it. Without a gradient to
+compute the loop runs alone and the reserve is empty. float16 and bfloat16 run in float32 inside
+(states, gates and products; what the Triton kernels do) and return their own dtype; float32 and
+float64 run in their own dtype.
 
-Double backward is refused with an error that names the reference: a differentiable backward would
-need gx kept alive through the backward (to recompute the layer), memory this path exists to save.
+Double backward is refused with an error that names the reference (fastrnn.ops.autograd): a
+differentiable backward would need gx kept alive through the backward (to recompute the layer),
+memory this path exists to save.
 """
 
-import dataclasses
+import importlib
 from dataclasses import dataclass
 
 import torch
@@ -22,9 +24,6 @@ import torch
 from fastrnn.cpu.layout import Layout
 
 DOUBLE_BACKWARD_ERROR = "double backward is not supported by the cpu backend; use backend='reference'"
-# The tensors of a Problem that the backward needs (gx is not one: its storage is freed after the
-# forward).
-SAVED_FIELDS = ("h0", "c0", "w_hh", "w_hr", "b_hh")
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
@@ -81,75 +80,81 @@ def _forward(cell, inputs, options, store):
     return tuple(t.to(inputs[0].dtype) for t in outputs), problem, saved
 
 
-class CpuRecurrence(torch.autograd.Function):
-    """Inputs: (cell, options, gx, h0, c0, w_hh, w_hr, b_hh); outputs (output, h_n[, c_n]).
-
-    `cell` has forward(problem, store) -> ((output, h_n, c_n or None), saved) in run order and
-    backward(problem, saved, dout, dh_n, dc_n) -> (dgx, dh0, dc0, dw_hh, dw_hr, db_hh) in run order.
-    """
-
-    @staticmethod
-    def forward(ctx, cell, options, gx, h0, c0, w_hh, w_hr, b_hh):
-        inputs = (gx, h0, c0, w_hh, w_hr, b_hh)
-        outputs, problem, saved = _forward(cell, inputs, options, store=True)
-        ctx.cell = cell
-        ctx.dtypes = [None if t is None else t.dtype for t in inputs]
-        # Non-tensor fields stay on ctx; the tensors go through save_for_backward (version checks,
-        # no reference cycles).
-        ctx.meta = dataclasses.replace(problem, gx=None, **{name: None for name in SAVED_FIELDS})
-        ctx.save_for_backward(*(getattr(problem, name) for name in SAVED_FIELDS), *saved)
-        return outputs
-
-    @staticmethod
-    def backward(ctx, *grads):
-        if torch.is_grad_enabled():
-            raise RuntimeError(DOUBLE_BACKWARD_ERROR)
-        tensors = ctx.saved_tensors
-        count = len(SAVED_FIELDS)
-        problem = dataclasses.replace(ctx.meta, **dict(zip(SAVED_FIELDS, tensors[:count])))
-        layout = problem.layout
-        dout, dh_n, *dc_n = [g.to(problem.h0.dtype) for g in grads]
-        dout = layout.to_run(dout, zero_padding=True)
-        dh_n = layout.rows_to_run(dh_n)
-        dc_n = layout.rows_to_run(dc_n[0]) if dc_n else None
-        # Products in the tensors' own dtype whatever autocast state `.backward()` runs in.
-        with torch.autocast("cpu", enabled=False):
-            dgx, dh0, dc0, dw_hh, dw_hr, db_hh = ctx.cell.backward(problem, tensors[count:], dout,
-                                                                   dh_n, dc_n)
-        result = [layout.from_run(dgx), layout.rows_from_run(dh0),
-                  None if dc0 is None else layout.rows_from_run(dc0), dw_hh, dw_hr, db_hh]
-        result = [None if g is None or not need else g.to(dtype)
-                  for g, dtype, need in zip(result, ctx.dtypes, ctx.needs_input_grad[2:])]
-        return (None, None, *result)
+def _cell(name):
+    return importlib.import_module(f"fastrnn.cpu.{name}")
 
 
-def _reference(name, inputs, options):
-    """fastrnn.reference's `name` recurrence on run()'s inputs."""
-    from fastrnn import reference
-
-    gx, h0, c0, w_hh, w_hr, b_hh = inputs
-    lengths, reverse = options["lengths"], options["reverse"]
-    if name == "lstm":
-        return reference.lstm_recurrence(gx, h0, c0, w_hh, w_hr, lengths, reverse)
-    if name == "gru":
-        return reference.gru_recurrence(gx, h0, w_hh, b_hh, lengths, reverse)
-    return reference.rnn_recurrence(gx, h0, w_hh, options["nonlinearity"], lengths, reverse)
+def _empty(call):
+    """An empty batch or a zero hidden size: nothing to compute."""
+    return call.gx.shape[1] == 0 or call.gx.shape[2] == 0
 
 
-@torch.compiler.disable
+def _compute_dtype(dtype):
+    return torch.float32 if dtype in LOW_PRECISION else dtype
+
+
+def op_forward(call):
+    """(output, h_n, c_n or None, reserve): the reserve is the cell's per-step record (rec) in run
+    order and the compute dtype, when call.store. An empty batch or a zero hidden size runs the
+    reference's loop, which only builds empty or zero-width tensors."""
+    if _empty(call):
+        from fastrnn.ops import reference_kernels
+
+        return reference_kernels.op_forward(call)
+    inputs = (call.gx, call.h0, call.c0, call.w_hh, call.w_hr, call.b_hh)
+    options = {"lengths": call.lengths, "reverse": bool(call.reverse),
+               "nonlinearity": call.nonlinearity}
+    outputs, _, saved = _forward(_cell(call.cell), inputs, options, store=call.store)
+    output, h_n, *c_n = outputs
+    # The record only: the output in run order is the op's own output, re-laid-out by the backward.
+    reserve = tuple(saved[:-1]) if call.store else ()
+    return output, h_n, c_n[0] if c_n else None, reserve
+
+
+def reserve_shapes(call):
+    """LSTM: rec (T, B, 5H); GRU: rec (T, B, 4H); RNN: none; in the compute dtype."""
+    steps, batch, _ = call.gx.shape
+    width = {"lstm": 5, "gru": 4}.get(call.cell)
+    if width is None or _empty(call):
+        return ()
+    return (((steps, batch, width * call.hidden), _compute_dtype(call.gx.dtype)),)
+
+
+def op_backward(call, output, reserve, dout, dh_n, dc_n):
+    """(dgx, dh0, dc0, dw_hh, dw_hr, db_hh) in the caller's order and dtypes."""
+    inputs = {"h0": call.h0, "c0": call.c0, "w_hh": call.w_hh, "w_hr": call.w_hr,
+              "b_hh": call.b_hh}
+    steps, batch, _ = output.shape
+    if batch == 0 or call.w_hh.shape[0] == 0:
+        dgx = output.new_zeros(steps, batch, call.w_hh.shape[0])
+        return (dgx, *(None if t is None else torch.zeros_like(t) for t in inputs.values()))
+    dtype = _compute_dtype(output.dtype)
+    layout = Layout(call.lengths, steps, batch, call.reverse)
+
+    def cast(t):
+        return None if t is None else t.to(dtype)
+
+    problem = Problem(None, layout.rows_to_run(cast(call.h0)),
+                      None if call.c0 is None else layout.rows_to_run(cast(call.c0)),
+                      cast(call.w_hh), cast(call.w_hr), cast(call.b_hh), layout, call.nonlinearity)
+    record = reserve[:1] if call.cell in ("lstm", "gru") else ()  # then the op's empty padding
+    saved = (*record, layout.to_run(output.to(dtype)))
+    dout = layout.to_run(dout.to(dtype), zero_padding=True)
+    dh_n = layout.rows_to_run(dh_n.to(dtype))
+    dc_n = None if dc_n is None else layout.rows_to_run(dc_n.to(dtype))
+    # Products in the tensors' own dtype whatever autocast state `.backward()` runs in.
+    with torch.autocast("cpu", enabled=False):
+        dgx, dh0, dc0, dw_hh, dw_hr, db_hh = _cell(call.cell).backward(problem, saved, dout, dh_n,
+                                                                        dc_n)
+    result = [layout.from_run(dgx), layout.rows_from_run(dh0),
+              None if dc0 is None else layout.rows_from_run(dc0), dw_hh, dw_hr, db_hh]
+    like = [output, *inputs.values()]
+    return tuple(None if g is None else g.to(t.dtype) for g, t in zip(result, like))
+
+
 def run(cell, gx, h0, c0, w_hh, w_hr, b_hh, lengths=None, reverse=False, nonlinearity="tanh"):
-    """Apply CpuRecurrence (autograd.Function.apply takes positional arguments only), or run the
-    forward alone when no gradient is needed.
+    """Run `cell` (a module of this package) on the CPU path as one `fastrnn::<cell>` op call."""
+    from fastrnn import ops
 
-    Excluded from torch.compile: Dynamo cannot trace ops into the loop's prepared (non-contiguous)
-    views, so a compiled model graph-breaks here and runs the loop eagerly (`auto` picks the
-    reference while compiling, which traces). An empty batch or a zero hidden size has nothing to
-    compute: it runs the reference's loop, which only builds empty or zero-width tensors.
-    """
-    options = {"lengths": lengths, "reverse": bool(reverse), "nonlinearity": nonlinearity}
-    inputs = (gx, h0, c0, w_hh, w_hr, b_hh)
-    if gx.shape[1] == 0 or gx.shape[2] == 0:
-        return _reference(cell.CELL, inputs, options)
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs):
-        return CpuRecurrence.apply(cell, options, *inputs)
-    return _forward(cell, inputs, options, store=False)[0]
+    return ops.recurrence("cpu", cell.CELL, gx, h0, c0, w_hh, w_hr, b_hh, lengths, reverse,
+                          nonlinearity)

@@ -135,6 +135,17 @@ def active_recorders():
     return tuple(getattr(_context, "recorders", ()))
 
 
+@contextlib.contextmanager
+def recording_into(recorders):
+    """Make `recorders` (active_recorders() of another thread) this thread's in this block."""
+    previous = getattr(_context, "recorders", [])
+    _context.recorders = list(recorders)
+    try:
+        yield
+    finally:
+        _context.recorders = previous
+
+
 def note_form(cell, pass_name, plan, recorders=None):
     """Append one kernel call to every `record_forms` list active here (or to `recorders`)."""
     for records in active_recorders() if recorders is None else recorders:

@@ -1,6 +1,7 @@
 """Host side shared by every cell: the validated problem, fresh buffers, launching a kernel on the
 right device in the planned form (with fallback to the next form), the grid-barrier watch, and the
-one autograd.Function every cell runs through.
+op kernels every cell runs through (one `fastrnn::<cell>` op call per layer-direction; autograd,
+vmap and the fake implementation live in fastrnn.ops).
 
 Dimensions: T time, B batch, H hidden (cell) size, P projection size, H_out = P if P > 0 else H,
 G gates (LSTM 4, GRU 3, RNN 1).
@@ -13,7 +14,7 @@ memory saving that cuDNN's own reserve space does not make either.
 
 import collections
 import contextlib
-import dataclasses
+import importlib
 import os
 import threading
 from dataclasses import dataclass
@@ -27,7 +28,6 @@ from fastrnn.kernels import forms
 DOUBLE_BACKWARD_ERROR = (
     "double backward is not supported by the triton backend; use backend='reference'"
 )
-TENSOR_FIELDS = ("gx", "h0", "c0", "w_hh", "w_hr", "b_hh", "lengths")
 
 
 def _debug_poison():
@@ -264,81 +264,78 @@ def run_planned(problem, pass_name, run, recorders=None):
         return result
 
 
-class RecurrenceFunction(torch.autograd.Function):
-    """Autograd for every cell: forward and backward dispatch to the cell's host launchers.
-
-    Inputs: (launchers, options, gx, h0, c0, w_hh, w_hr, b_hh); outputs (output, h_n[, c_n]).
-    `launchers` has forward(problem, store) -> (outputs, saved) and
-    backward(problem, saved, outputs, grads) -> (dgx, dh0, dc0, dw_hh, dw_hr, db_hh).
-    """
-
-    @staticmethod
-    def forward(ctx, launchers, options, gx, h0, c0, w_hh, w_hr, b_hh):
-        barrier_watch.check()
-        problem = make_problem(launchers.CELL, gx, h0, c0, w_hh, w_hr, b_hh, **options)
-        store = any(ctx.needs_input_grad[2:])
-        outputs, saved = run_planned(problem, "forward",
-                                     lambda p: launchers.forward(p, store))
-        if store:
-            ctx.launchers = launchers
-            # On CUDA autograd runs the backward on its own thread: carry the forward's forced
-            # form and form recorders over to it.
-            ctx.forced_form = forms.forced_form()
-            ctx.recorders = forms.active_recorders()
-            # Tensors go through save_for_backward (version checks, no reference cycles); the
-            # problem keeps only its non-tensor fields on ctx.
-            ctx.meta = dataclasses.replace(problem, **{name: None for name in TENSOR_FIELDS})
-            ctx.save_for_backward(*(getattr(problem, name) for name in TENSOR_FIELDS), *saved,
-                                  *outputs)
-            ctx.num_saved = len(saved)
-        return outputs
-
-    @staticmethod
-    def backward(ctx, *grads):
-        if torch.is_grad_enabled():
-            raise RuntimeError(DOUBLE_BACKWARD_ERROR)
-        barrier_watch.check()
-        tensors = ctx.saved_tensors
-        count = len(TENSOR_FIELDS)
-        problem = dataclasses.replace(ctx.meta, **dict(zip(TENSOR_FIELDS, tensors[:count])))
-        saved = tensors[count : count + ctx.num_saved]
-        outputs = tensors[count + ctx.num_saved :]
-        grads = [g.contiguous() for g in grads]
-        # The backward plans on its own: its kernels need other resources than the forward's,
-        # and every form reads the same saved activations.
-        with forms.use_form(ctx.forced_form):
-            result = run_planned(problem, "backward",
-                                 lambda p: ctx.launchers.backward(p, saved, outputs, grads),
-                                 ctx.recorders)
-        # Gradients only for the tensors autograd asked about.
-        result = [g if need else None for g, need in zip(result, ctx.needs_input_grad[2:])]
-        return (None, None, *result)
+def _launchers(cell):
+    return importlib.import_module(f"fastrnn.kernels.{cell}")
 
 
-@torch.compiler.disable
-def run(launchers, gx, h0, c0, w_hh, w_hr, b_hh, **options):
-    """Apply RecurrenceFunction (autograd.Function.apply takes positional arguments only).
+def _empty(gx):
+    """An empty batch or a zero hidden size: nothing to compute (and a zero grid is not a valid
+    CUDA launch)."""
+    return gx.dim() == 3 and (gx.shape[1] == 0 or gx.shape[2] == 0)
 
-    Excluded from torch.compile: Dynamo would trace into the host launchers' time loop (and, under
-    the interpreter, into triton's numpy code, which fails); a compiled model graph-breaks here
-    and runs the kernels eagerly.
 
-    An empty batch or a zero hidden size has nothing to compute (and a zero grid is not a valid
-    CUDA launch): it runs the reference's loop, which only builds empty or zero-width tensors.
-    """
-    if gx.dim() == 3 and (gx.shape[1] == 0 or gx.shape[2] == 0):
-        from fastrnn import reference
+def op_forward(call):
+    """(output, h_n, c_n or None, reserve): the saved activations when call.store (LSTM: gates
+    i, f, g, o (T, B, 4H) and cell states (T, B, H); GRU: (T, B, 4H); RNN: none, the output is
+    all its backward needs). An empty batch or a zero hidden size runs the reference's loop."""
+    if _empty(call.gx):
+        from fastrnn.ops import reference_kernels
 
-        name = launchers.CELL
-        if name == "lstm":
-            return reference.lstm_recurrence(gx, h0, c0, w_hh, w_hr, options.get("lengths"),
-                                             options.get("reverse", False))
-        if name == "gru":
-            return reference.gru_recurrence(gx, h0, w_hh, b_hh, options.get("lengths"),
-                                            options.get("reverse", False))
-        return reference.rnn_recurrence(gx, h0, w_hh, options.get("nonlinearity", "tanh"),
-                                        options.get("lengths"), options.get("reverse", False))
-    return RecurrenceFunction.apply(launchers, options, gx, h0, c0, w_hh, w_hr, b_hh)
+        return reference_kernels.op_forward(call)
+    barrier_watch.check()
+    launchers = _launchers(call.cell)
+    problem = make_problem(call.cell, call.gx, call.h0, call.c0, call.w_hh, call.w_hr, call.b_hh,
+                           call.lengths, call.reverse, call.nonlinearity)
+    outputs, saved = run_planned(problem, "forward", lambda p: launchers.forward(p, call.store))
+    output, h_n, *c_n = outputs
+    return output, h_n, c_n[0] if c_n else None, tuple(saved)
+
+
+def reserve_shapes(call):
+    steps, batch, width = call.gx.shape
+    if _empty(call.gx):
+        return ()
+    hidden, dtype = call.hidden, call.gx.dtype
+    return {"lstm": (((steps, batch, 4 * hidden), dtype), ((steps, batch, hidden), dtype)),
+            "gru": (((steps, batch, 4 * hidden), dtype),), "rnn": ()}[call.cell]
+
+
+def backward_state():
+    """What the backward must see of the forward's thread: on CUDA autograd runs the backward on
+    its own thread, where a forced form and the form recorders would otherwise be missing."""
+    return forms.forced_form(), forms.active_recorders()
+
+
+@contextlib.contextmanager
+def backward_context(state):
+    form, recorders = state
+    with forms.use_form(form), forms.recording_into(recorders):
+        yield
+
+
+def op_backward(call, output, reserve, dout, dh_n, dc_n):
+    """(dgx, dh0, dc0, dw_hh, dw_hr, db_hh) from the forward's output and reserve."""
+    if _empty(call.gx):
+        inputs = (call.gx, call.h0, call.c0, call.w_hh, call.w_hr, call.b_hh)
+        return tuple(None if t is None else torch.zeros_like(t) for t in inputs)
+    barrier_watch.check()
+    launchers = _launchers(call.cell)
+    problem = make_problem(call.cell, call.gx, call.h0, call.c0, call.w_hh, call.w_hr, call.b_hh,
+                           call.lengths, call.reverse, call.nonlinearity)
+    grads = [g.contiguous() for g in (dout, dh_n, dc_n) if g is not None]
+    # The backward plans on its own: its kernels need other resources than the forward's, and
+    # every form reads the same saved activations.
+    return run_planned(problem, "backward",
+                       lambda p: launchers.backward(p, reserve, (output,), grads))
+
+
+def run(launchers, gx, h0, c0, w_hh, w_hr, b_hh, lengths=None, reverse=False, nonlinearity="tanh"):
+    """Run a cell's kernels (`launchers`, a module of this package) as one `fastrnn::<cell>` op
+    call: autograd, torch.compile, export and torch.func see the op (fastrnn.ops)."""
+    from fastrnn import ops
+
+    return ops.recurrence("triton", launchers.CELL, gx, h0, c0, w_hh, w_hr, b_hh, lengths,
+                          reverse, nonlinearity)
 
 
 def previous_hidden(output, h0, lengths, reverse):

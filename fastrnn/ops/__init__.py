@@ -1,0 +1,97 @@
+"""The recurrences as registered torch ops: `torch.ops.fastrnn.lstm / gru / rnn` (and their
+`*_backward` ops), one call per layer and direction, whatever the sequence length.
+
+Dimensions: T time, B batch, H hidden (cell) size, P projection size, H_out = P if P > 0 else H,
+G gates (LSTM 4, GRU 3, RNN 1).
+
+What the ops give (layout: cells.py schemas, library.py definitions and fake implementations,
+autograd.py, batching.py vmap rules, reference_kernels.py, onnx.py the ONNX translation):
+    torch.compile  Dynamo sees one op per layer-direction: compile time does not grow with T and a
+                   new T or B does not recompile (dynamic shapes come from the fake implementation).
+    torch.export   the same nodes, exportable with dynamic T and B; an exported program runs the
+                   backend it was exported with and is differentiable through the backward op.
+    torch.func     grad, vjp, jacrev and vmap (the vmapped instances join the batch where that is
+                   exact, else one call per instance); forward-mode AD (jvp, jacfwd) runs the
+                   reference's plain ops, which have forward-mode derivatives.
+    meta, fake     a forward on meta tensors or under FakeTensorMode returns tensors of the right
+                   shapes without running anything.
+
+Which backend runs as an op: 'cpu' and 'triton' always (their kernels are only reachable through
+the op). 'reference' only while torch.compile or torch.export traces: eagerly it stays plain
+autograd-through-ops (the executable spec, differentiable twice); traced, its op runs the same loop
+and its backward op recomputes and differentiates it, so a compiled graph does not unroll T steps.
+The Triton kernels are a custom op with a fake implementation, not a `torch.library.triton_op`:
+their host side picks a kernel form per device at run time, retries the next form when one cannot
+compile or launch, launches cooperative grids, and the stepwise form launches once per step from a
+Python loop, none of which a traced launcher graph can express (and a traced stepwise form would
+unroll T launches).
+"""
+
+import torch
+
+from fastrnn.ops import autograd, batching, cells, library  # noqa: F401  (registers the ops)
+from fastrnn.ops.autograd import forward_ad_active
+
+__all__ = ["recurrence", "implementation"]
+
+
+def _reference(cell, gx, h0, c0, w_hh, w_hr, b_hh, lengths, reverse, nonlinearity):
+    from fastrnn import reference
+
+    if cell == "lstm":
+        return reference.lstm_recurrence(gx, h0, c0, w_hh, w_hr, lengths, reverse)
+    if cell == "gru":
+        return reference.gru_recurrence(gx, h0, w_hh, b_hh, lengths, reverse)
+    return reference.rnn_recurrence(gx, h0, w_hh, nonlinearity, lengths, reverse)
+
+
+def recurrence(backend, cell, gx, h0, c0, w_hh, w_hr=None, b_hh=None, lengths=None,
+               reverse=False, nonlinearity="tanh"):
+    """Run one layer-direction of `cell` on `backend` as a `fastrnn::<cell>` op call.
+
+    Args:
+        backend: 'reference', 'cpu' or 'triton'.  cell: 'lstm', 'gru' or 'rnn'.
+        gx (T, B, G*H); h0 (B, H_out); c0 (B, H) for LSTM else None; w_hh (G*H, H_out);
+        w_hr (P, H) or None; b_hh (3H,) for GRU or None; lengths (B,) int64 or None;
+        reverse: run backwards; nonlinearity: RNN's 'tanh' or 'relu'.
+    Returns:
+        (output (T, B, H_out), h_n (B, H_out)[, c_n (B, H) for LSTM]), as fastrnn.reference.
+
+    Example:
+        >>> out, h_n = recurrence("cpu", "gru", gx, h0, None, w_hh, b_hh=b_hh)
+    """
+    if cell == "rnn" and nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+    if forward_ad_active():
+        # The ops have no forward-mode formula; the reference's plain ops do.
+        return _reference(cell, gx, h0, c0, w_hh, w_hr, b_hh, lengths, reverse, nonlinearity)
+    tensors = (gx, h0, c0, w_hh, w_hr, b_hh)
+    store = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    call = cells.Call(cell=cell, backend=backend, gx=gx, h0=h0, c0=c0, w_hh=w_hh, w_hr=w_hr,
+                      b_hh=b_hh, lengths=lengths, reverse=bool(reverse), nonlinearity=nonlinearity,
+                      store=store)
+    outputs = autograd.FUNCTIONS[cell].apply(*cells.args_from_call(call))
+    return cells.public_outputs(cell, outputs)
+
+
+class _Implementation:
+    """The `<cell>_recurrence` functions of one backend as op calls (what functional runs)."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def lstm_recurrence(self, gx, h0, c0, w_hh, w_hr=None, lengths=None, reverse=False):
+        return recurrence(self.backend, "lstm", gx, h0, c0, w_hh, w_hr, None, lengths, reverse)
+
+    def gru_recurrence(self, gx, h0, w_hh, b_hh=None, lengths=None, reverse=False):
+        return recurrence(self.backend, "gru", gx, h0, None, w_hh, None, b_hh, lengths, reverse)
+
+    def rnn_recurrence(self, gx, h0, w_hh, nonlinearity="tanh", lengths=None, reverse=False):
+        return recurrence(self.backend, "rnn", gx, h0, None, w_hh, None, None, lengths, reverse,
+                          nonlinearity)
+
+
+def implementation(backend):
+    """An object with lstm_recurrence / gru_recurrence / rnn_recurrence (the signatures of
+    fastrnn.reference) that run `backend` as op calls."""
+    return _Implementation(backend)

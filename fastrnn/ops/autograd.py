@@ -1,0 +1,131 @@
+"""Autograd for the fastrnn ops: one setup_context / backward pair per cell, registered on the op
+(torch.library.register_autograd, what an exported program or a direct op call differentiates
+through) and used by an autograd.Function with the same signature (what fastrnn's own calls go
+through: torch.func accepts an autograd.Function with setup_context, while an op's generated
+autograd wrapper is refused by torch.func.grad/vjp/jacrev in torch 2.4 to 2.13).
+
+The backward is itself an op (`fastrnn::<cell>_backward`), so a compiled or exported graph holds one
+node per layer-direction in either pass, whatever T is.
+
+Double backward: the backward op has no derivative. Eagerly a backward run with create_graph (or
+under a second torch.func.grad level) raises the backend's error naming backend='reference', as
+the autograd.Functions before the ops did.
+"""
+
+import torch
+
+from fastrnn.ops import cells, library
+
+_SAVED = ("gx", "h0", "c0", "w_hh", "w_hr", "b_hh", "lengths")
+
+
+def _functorch_levels():
+    """The kinds of torch.func transforms active around this call (innermost last)."""
+    from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
+
+    return [interpreter.key() for interpreter in retrieve_all_functorch_interpreters()]
+
+
+def forward_ad_active():
+    """True when forward-mode AD (torch.func.jvp/jacfwd, or a forward_ad dual level) is active:
+    the ops have no forward-mode formula, so the caller runs the reference's plain ops instead."""
+    if torch.compiler.is_compiling():
+        return False
+    from torch._C._functorch import TransformType
+
+    if TransformType.Jvp in _functorch_levels():
+        return True
+    return torch.autograd.forward_ad._current_level >= 0
+
+
+def _check_not_double_backward(backend):
+    """Raise where the backward is being differentiated itself (it runs with grad mode on)."""
+    if torch.compiler.is_compiling() or not torch.is_grad_enabled():
+        return
+    from torch._C._functorch import TransformType
+
+    # torch.func.grad always runs its backward with create_graph; only a second grad level (grad
+    # of grad, jacrev of grad) differentiates the backward.
+    levels = _functorch_levels()
+    if levels and levels.count(TransformType.Grad) < 2:
+        return
+    raise RuntimeError(library.kernels_for(backend).DOUBLE_BACKWARD_ERROR)
+
+
+def _public_count(cell):
+    return 3 if cell == "lstm" else 2
+
+
+def make_autograd(cell):
+    """(setup_context, backward) of `cell`'s forward op, for register_autograd and the Function."""
+    public = _public_count(cell)
+
+    def setup_context(ctx, inputs, output):
+        call = cells.call_from_args(cell, inputs)
+        tensors = {**call.tensors(), "gx": call.gx if library.KEEPS_GX[call.backend] else None}
+        ctx.save_for_backward(*(tensors[name] for name in _SAVED), output[0], *output[public:])
+        ctx.backend, ctx.reverse, ctx.nonlinearity = call.backend, call.reverse, call.nonlinearity
+        ctx.present = tuple(name for name, t in call.tensors().items() if t is not None)
+        ctx.store = call.store
+        ctx.mark_non_differentiable(*output[public:])
+        # Upstream gradients stay None where none flowed (no zero-filled reserve gradients).
+        ctx.set_materialize_grads(False)
+        ctx.state = None if torch.compiler.is_compiling() else library.backward_state(call.backend)
+
+    def backward(ctx, *grads):
+        grads = grads[:public]
+        _check_not_double_backward(ctx.backend)
+        if not ctx.store and cells.RESERVES[cell] and ctx.backend != "reference":
+            raise RuntimeError(
+                f"fastrnn::{cell} ran with store=False (no gradient was needed when it was called, "
+                f"exported or compiled), so it kept nothing for its backward; trace it with "
+                f"gradients enabled to differentiate it")
+        saved = ctx.saved_tensors
+        tensors = dict(zip(_SAVED, saved[: len(_SAVED)]))
+        output, reserve = saved[len(_SAVED)], tuple(saved[len(_SAVED) + 1 :])
+        call = cells.Call(cell=cell, backend=ctx.backend, reverse=ctx.reverse,
+                          nonlinearity=ctx.nonlinearity, **tensors)
+        shapes = (output, tensors["h0"], tensors["c0"])
+        grads = tuple(torch.zeros_like(like) if g is None else g for g, like in zip(grads, shapes))
+        # no_grad: the backward op is not differentiable, and under torch.func.grad (which always
+        # asks for create_graph) an op call with tensors that require grad would go through the
+        # op's generated autograd wrapper, which torch.func refuses.
+        with torch.no_grad(), library.backward_context(ctx.backend, ctx.state):
+            result = library.backward_op(cell)(*cells.backward_args(call, output, reserve, grads))
+        by_name = dict(zip(cells.DIFFERENTIABLE[cell], result))
+        return tuple(
+            by_name[name] if name in by_name and name in ctx.present and need else None
+            for name, need in zip(cells.ARGUMENTS[cell], ctx.needs_input_grad))
+
+    return setup_context, backward
+
+
+def _function(cell):
+    """An autograd.Function running `cell`'s forward op, with the op's own autograd formula."""
+    setup_context, backward = make_autograd(cell)
+    op = library.op(cell)
+
+    def forward(*args):
+        return op(*args)
+
+    return type(f"{cell.upper()}Recurrence", (torch.autograd.Function,), {
+        "__doc__": f"fastrnn::{cell} with its backward op; torch.func-compatible (setup_context), "
+                   f"vmap through the ops' batching rules.",
+        "generate_vmap_rule": True,
+        "forward": staticmethod(forward),
+        "setup_context": staticmethod(setup_context),
+        "backward": staticmethod(backward),
+    })
+
+
+FUNCTIONS = {cell: _function(cell) for cell in cells.SCHEMAS}
+
+
+def _register():
+    for cell in cells.SCHEMAS:
+        setup_context, backward = make_autograd(cell)
+        torch.library.register_autograd(f"{library.NAMESPACE}::{cell}", backward,
+                                        setup_context=setup_context, lib=library._library)
+
+
+_register()
