@@ -91,12 +91,19 @@ class Case:
 # The kernel forms the parity suite forces on its subsets besides the default (persistent at the
 # suite's sizes); under the interpreter cooperative runs one program per batch tile.
 OTHER_FORMS = ("cooperative", "stepwise")
+# The dtypes the Triton kernels run: they refuse float64, the oracle's precision (pinned against
+# fastrnn.kernels.refusal in test_parity), so no parametrisation pairs triton with float64.
+TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+DTYPE_IDS = {torch.float64: "f64", torch.float32: "f32", torch.float16: "f16",
+             torch.bfloat16: "bf16"}
 
 
-def with_backends(cases, forms_subset):
-    """(backend, form, case) params: every case on every backend; on triton, the kernels' default
-    form (persistent at these sizes) for every case plus each of OTHER_FORMS for the cases named
-    in `forms_subset` (names without their mode prefix: 'LSTM-base' -> 'base').
+def with_backends(cases, forms_subset, dtypes):
+    """(backend, form, case, dtype) params: every case on every backend in every dtype, except
+    the dtypes the kernels refuse on triton (never generated, rather than skipped at run time);
+    on triton, the kernels' default form (persistent at these sizes) for every case plus each of
+    OTHER_FORMS for the cases named in `forms_subset` (names without their mode prefix:
+    'LSTM-base' -> 'base').
     """
     params = []
     for backend in BACKENDS:
@@ -107,8 +114,10 @@ def with_backends(cases, forms_subset):
             for form in forms:
                 marks = [pytest.mark.triton] if backend == "triton" else []
                 label = backend if form is None else f"{backend}-{form}"
-                params.append(pytest.param(backend, form, case, id=f"{label}-{case.name}",
-                                           marks=marks))
+                params.extend(
+                    pytest.param(backend, form, case, dtype,
+                                 id=f"{label}-{case.name}-{DTYPE_IDS[dtype]}", marks=marks)
+                    for dtype in dtypes if backend != "triton" or dtype in TRITON_DTYPES)
     return params
 
 
@@ -119,28 +128,6 @@ def kernel_form(form):
     from fastrnn import kernels
 
     return kernels.use_form(form)
-
-
-def skip_if_kernels_refuse(case, backend, dtype):
-    """Skip a triton run with the kernels' own reason when they explicitly refuse it.
-
-    Only the configurations the kernels document as out of scope may be skipped this way: float64
-    (the oracle's precision) and a zero hidden size (cells only). Any other refusal is a failure,
-    raised by the backend policy as BackendUnavailableError.
-    """
-    if backend != "triton" or (dtype != torch.float64 and case.H != 0):
-        return
-    from fastrnn import kernels
-    from fastrnn.backends import RecurrenceSpec
-
-    mode = {"LSTMCell": "LSTM", "GRUCell": "GRU"}.get(case.kind, case.kind)
-    if mode in ("RNN", "RNNCell"):
-        mode = "RNN_RELU" if case.kwargs.get("nonlinearity") == "relu" else "RNN_TANH"
-    spec = RecurrenceSpec(mode=mode, device=torch.device("cpu"), dtype=dtype, hidden_size=case.H,
-                          proj_size=case.kwargs.get("proj_size", 0))
-    reason = kernels.refusal(spec)
-    if reason is not None:
-        pytest.skip(f"the triton kernels refuse this configuration: {reason}")
 
 
 def build(kind, case_or_args, dtype=torch.float64, backend=None, **kwargs):
