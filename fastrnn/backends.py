@@ -12,14 +12,25 @@ Backends:
                supports the configuration, reference otherwise. Never picks torch.
 
 Precedence: the module/call argument, then `with use_backend(...)`, then the FASTRNN_BACKEND
-environment variable, then auto. A module's default `backend='auto'` defers to the context
-manager and the environment, so `use_backend` can switch a whole model.
+environment variable, then auto. A module's default `backend='auto'` (or `None`, the same)
+defers to the context manager and the environment, so `use_backend` can switch a whole model.
+
+Seeing which implementation ran:
+    fastrnn.explain(module, input) answers for one call without running it: the backend, why,
+    and the Triton kernel form (fastrnn.explanation).
+    The logger `logging.getLogger("fastrnn")` logs at INFO each automatic choice, once per mode,
+    device type, dtype and result, e.g.
+    `fastrnn auto backend: LSTM cpu torch.float32 -> cpu (auto: cpu tensor)`. An explicitly
+    requested backend is not logged (it runs or raises BackendUnavailableError); nothing is
+    logged at other levels. Python shows INFO records only once configured, e.g.
+    `logging.basicConfig(level=logging.INFO)`.
 """
 
 import contextlib
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -32,7 +43,7 @@ ENV_VAR = "FASTRNN_BACKEND"
 
 logger = logging.getLogger("fastrnn")
 _context = threading.local()
-_logged_auto_choices = set()
+_logged_auto_choices: set[tuple[str, str, torch.dtype, str]] = set()
 
 
 class BackendUnavailableError(RuntimeError):
@@ -55,7 +66,7 @@ class RecurrenceSpec:
     double_backward: bool = False
 
 
-def canonical_name(name):
+def canonical_name(name: str) -> str:
     """Validate a backend name and resolve aliases ('cudnn' -> 'torch')."""
     if not isinstance(name, str):
         raise TypeError(f"backend should be a str, got: {type(name).__name__}")
@@ -66,13 +77,22 @@ def canonical_name(name):
     return key
 
 
+def check_backend_argument(backend: str | None) -> None:
+    """Refuse a module's or call's `backend` unless it is None (auto) or a backend name."""
+    if backend is not None:
+        canonical_name(backend)
+
+
 @contextlib.contextmanager
-def use_backend(name):
+def use_backend(name: str) -> Iterator[None]:
     """Run the enclosed calls on `name` unless a module or call names its own backend.
 
     Example:
+        >>> lstm, x = fastrnn.LSTM(8, 16), torch.randn(5, 3, 8)
         >>> with fastrnn.use_backend("reference"):
         ...     out, (h, c) = lstm(x)
+        ...     fastrnn.explain(lstm, x).backend
+        'reference'
     """
     name = canonical_name(name)
     previous = getattr(_context, "name", None)
@@ -83,28 +103,38 @@ def use_backend(name):
         _context.name = previous
 
 
-def requested_backend(requested=None):
+def backend_request(requested: str | None = None) -> tuple[str, str]:
+    """(name, source): the backend name in force for a call and where it came from.
+
+    source is 'argument' (the module's or call's own backend), 'use_backend', 'FASTRNN_BACKEND'
+    or 'default' (nothing asked: auto). `None` and `'auto'` as an argument both defer to the
+    context manager and the environment.
+    """
+    if requested is not None and canonical_name(requested) != "auto":
+        return canonical_name(requested), "argument"
+    context = getattr(_context, "name", None)
+    if context is not None:
+        return context, "use_backend"
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        return canonical_name(env), ENV_VAR
+    return "auto", "default"
+
+
+def requested_backend(requested: str | None = None) -> str:
     """The backend name in force for a call: argument > use_backend() > FASTRNN_BACKEND > auto.
 
     `None` and `'auto'` as an argument both defer to the context manager and the environment.
     """
-    if requested is not None and canonical_name(requested) != "auto":
-        return canonical_name(requested)
-    context = getattr(_context, "name", None)
-    if context is not None:
-        return context
-    env = os.environ.get(ENV_VAR, "").strip()
-    if env:
-        return canonical_name(env)
-    return "auto"
+    return backend_request(requested)[0]
 
 
-def triton_interpreter_enabled():
+def triton_interpreter_enabled() -> bool:
     """True when Triton runs kernels on the CPU through its interpreter (read at start-up)."""
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
-def _triton_refusal(spec):
+def _triton_refusal(spec: RecurrenceSpec) -> str | None:
     """None when the triton backend can run `spec`, else the reason it cannot."""
     try:
         from fastrnn import kernels
@@ -120,7 +150,7 @@ def _triton_refusal(spec):
     return kernels.refusal(spec)
 
 
-def resolve_backend(requested, spec):
+def resolve_backend(requested: str | None, spec: RecurrenceSpec) -> tuple[str, str]:
     """Decide which implementation runs `spec`.
 
     Args:
@@ -163,7 +193,7 @@ def resolve_backend(requested, spec):
     return choice
 
 
-def _log_auto_choice(spec, name, reason):
+def _log_auto_choice(spec: RecurrenceSpec, name: str, reason: str) -> None:
     if torch.compiler.is_compiling():
         return  # logging calls graph-break Dynamo; the eager call logs the same choice
     key = (spec.mode, spec.device.type, spec.dtype, name)

@@ -5,6 +5,7 @@ before the swap keeps working and tied weights stay tied; training mode is kept 
 """
 
 import warnings
+from typing import Literal
 
 from torch import nn
 
@@ -51,7 +52,8 @@ def _swap(module, target_cls, extra_kwargs):
     return new
 
 
-def convert(model, to="fastrnn", backend="auto"):
+def convert(model: nn.Module, to: Literal["fastrnn", "torch"] = "fastrnn",
+            backend: str | None = "auto") -> nn.Module:
     """Replace every torch.nn LSTM/GRU/RNN/*Cell inside `model` with its fastrnn twin, or back.
 
     Only exact types are swapped: a user subclass of nn.LSTM may override forward, so it is
@@ -60,12 +62,16 @@ def convert(model, to="fastrnn", backend="auto"):
     Args:
         model: any nn.Module.
         to: 'fastrnn' (default) or 'torch'.
-        backend: the `backend` argument given to new fastrnn modules.
+        backend: the `backend` argument given to new fastrnn modules (None: auto).
 
     Example:
         >>> model = nn.Sequential(nn.LSTM(8, 16))
         >>> model = convert(model)            # now a fastrnn.LSTM with the same weights
+        >>> type(model[0]).__module__
+        'fastrnn.modules'
         >>> model = convert(model, to="torch")
+        >>> type(model[0])
+        <class 'torch.nn.modules.rnn.LSTM'>
     """
     if to not in ("fastrnn", "torch"):
         raise ValueError(f"convert(to=...) takes 'fastrnn' or 'torch', got {to!r}")

@@ -9,17 +9,28 @@ forward direction before reverse), with None for an absent bias or projection:
 
 Inputs are time-major and padded; variable lengths are given as `lengths` (B,) and run inside the
 recurrence (a finished sequence's state freezes, its outputs are zero), never by shrinking the batch.
+
+`fastrnn.explain(fastrnn.functional.lstm, input, hx, weights, backend=...)` says which backend (and
+Triton kernel form) a call with these arguments runs, without running it.
 """
 
 import contextlib
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from fastrnn import cpu, native, reference, validation
 from fastrnn.backends import RecurrenceSpec, resolve_backend
 
 MODES = ("LSTM", "GRU", "RNN_TANH", "RNN_RELU")
+GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
+# One layer-direction's parameters: (w_ih, w_hh, b_ih, b_hh, w_hr), None for an absent one.
+LayerWeights = tuple[Tensor, Tensor, Tensor | None, Tensor | None, Tensor | None]
+WEIGHTS_LAYOUT = ("a sequence of L*D tuples (w_ih, w_hh, b_ih, b_hh, w_hr), layer-major with the "
+                  "forward direction before the reverse, None for an absent bias or projection "
+                  "(see fastrnn.functional)")
 
 
 def _implementation(name):
@@ -122,6 +133,43 @@ def _zero_padding(input, lengths):
     return input.masked_fill((steps >= lengths.unsqueeze(0)).unsqueeze(2), 0)
 
 
+def check_weights(weights: Sequence[LayerWeights] | None, bidirectional: bool = False) -> None:
+    """Refuse a missing or malformed `weights` with the layout it needs (before anything indexes it).
+
+    TypeError: `weights` is None, not a sequence, or holds something other than tuples with
+    tensors for w_ih and w_hh.  ValueError: it is empty, a tuple does not have 5 items, or a
+    bidirectional stack has an odd count.
+    """
+    if weights is None:
+        raise TypeError(f"weights are required: {WEIGHTS_LAYOUT}")
+    if isinstance(weights, Tensor) or not isinstance(weights, Sequence):
+        raise TypeError(f"weights must be {WEIGHTS_LAYOUT}; got a {type(weights).__name__}")
+    if len(weights) == 0:
+        raise ValueError(f"weights must be {WEIGHTS_LAYOUT}; got an empty sequence")
+    layout = "a tuple (w_ih, w_hh, b_ih, b_hh, w_hr) with None for an absent bias or projection"
+    for index, weight in enumerate(weights):
+        if isinstance(weight, Tensor) or not isinstance(weight, Sequence):
+            raise TypeError(f"weights[{index}] must be {layout}, got a {type(weight).__name__}")
+        if len(weight) != 5:
+            raise ValueError(f"weights[{index}] must be {layout}, got {len(weight)} items")
+        if not (isinstance(weight[0], Tensor) and isinstance(weight[1], Tensor)):
+            raise TypeError(f"weights[{index}]: w_ih and w_hh must be tensors")
+    if bidirectional and len(weights) % 2:
+        raise ValueError(f"a bidirectional stack needs 2 tuples per layer (forward, reverse), got "
+                         f"{len(weights)}")
+
+
+def recurrence_spec(mode: str, input: Tensor, weights: Sequence[LayerWeights]) -> RecurrenceSpec:
+    """The facts the backend policy decides on for a call whose tensors are cast already.
+
+    Shared by recurrent_stack and fastrnn.explain, so the two cannot decide on different facts.
+    """
+    w_hh, w_hr = weights[0][1], weights[0][4]
+    return RecurrenceSpec(mode=mode, device=input.device, dtype=input.dtype,
+                          hidden_size=w_hh.shape[0] // GATES[mode],
+                          proj_size=0 if w_hr is None else w_hr.shape[0])
+
+
 def _default_states(mode, input, weights, num_directions):
     """Zero initial states (L*D, B, X) with the input's dtype and device."""
     batch = input.shape[1]
@@ -135,8 +183,11 @@ def _default_states(mode, input, weights, num_directions):
     return [zeros(count, batch, h_width)]
 
 
-def recurrent_stack(mode, input, states, weights, *, bidirectional=False, dropout=0.0,
-                    training=False, lengths=None, backend=None):
+def recurrent_stack(mode: str, input: Tensor, states: Sequence[Tensor] | None,
+                    weights: Sequence[LayerWeights] | None, *, bidirectional: bool = False,
+                    dropout: float = 0.0, training: bool = False,
+                    lengths: Tensor | Sequence[int] | None = None,
+                    backend: str | None = None) -> tuple[Tensor, list[Tensor]]:
     """Run a stack of recurrent layers of any mode; the body of `lstm`, `gru` and `rnn`.
 
     Args:
@@ -144,16 +195,19 @@ def recurrent_stack(mode, input, states, weights, *, bidirectional=False, dropou
         input: (T, B, I) time-major padded input.
         states: list of initial states, each (L*D, B, X) ([h0, c0] for LSTM, [h0] otherwise),
             or None for zeros.
-        weights: L*D tuples (w_ih, w_hh, b_ih, b_hh, w_hr), see the module docstring.
+        weights: L*D tuples (w_ih, w_hh, b_ih, b_hh, w_hr), see the module docstring; required.
         bidirectional, dropout, training: as torch.nn.LSTM (dropout after every layer but the last,
             in training only).
         lengths: optional (B,) int64 valid lengths, each in [1, T].
-        backend: a backend name or None (see fastrnn.backends).
+        backend: a backend name, or None for auto (see fastrnn.backends).
     Returns:
         (output (T, B, D*H_out), list of final states each (L*D, B, X)).
+    Raises:
+        TypeError / ValueError: `weights` missing or not in the layout above (check_weights).
     """
     if mode not in MODES:
         raise ValueError(f"Unrecognized RNN mode: {mode}")
+    check_weights(weights, bidirectional)
     if input.shape[0] == 0:
         raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
     directions = 2 if bidirectional else 1
@@ -167,13 +221,7 @@ def recurrent_stack(mode, input, states, weights, *, bidirectional=False, dropou
                for k in range(len(weights))]
     if not autocast:
         validation.check_same_dtype_and_device(input, states, [w for wt in weights for w in wt])
-    w_hh, w_hr = weights[0][1], weights[0][4]
-    spec = RecurrenceSpec(
-        mode=mode, device=input.device, dtype=input.dtype,
-        hidden_size=states[-1].shape[-1] if mode == "LSTM" else w_hh.shape[1],
-        proj_size=0 if w_hr is None else w_hr.shape[0],
-    )
-    name, _ = resolve_backend(backend, spec)
+    name, _ = resolve_backend(backend, recurrence_spec(mode, input, weights))
     with torch.autocast(input.device.type, enabled=False) if autocast else contextlib.nullcontext():
         if name == "torch":
             return native.recurrent_stack(mode, input, states, weights, bidirectional, dropout,
@@ -185,13 +233,18 @@ def recurrent_stack(mode, input, states, weights, *, bidirectional=False, dropou
                            dropout, training, lengths)
 
 
-def lstm(input, hx=None, weights=(), *, bidirectional=False, dropout=0.0, training=False,
-         lengths=None, backend=None):
+def lstm(input: Tensor, hx: tuple[Tensor, Tensor] | Sequence[Tensor] | None = None,
+         weights: Sequence[LayerWeights] | None = None, *, bidirectional: bool = False,
+         dropout: float = 0.0, training: bool = False,
+         lengths: Tensor | Sequence[int] | None = None,
+         backend: str | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """Multi-layer LSTM over a time-major padded batch.
 
     Args:
         input: (T, B, I).  hx: (h0 (L*D, B, H_out), c0 (L*D, B, H)) or None for zeros.
-        weights: L*D tuples (w_ih, w_hh, b_ih, b_hh, w_hr) (see the module docstring).
+        weights: required; L*D tuples (w_ih, w_hh, b_ih, b_hh, w_hr) (see the module docstring):
+            w_ih (4*H, I or D*H_out), w_hh (4*H, H_out), b_ih/b_hh (4*H,) or None,
+            w_hr (P, H) or None.
         bidirectional, dropout, training, lengths, backend: see `recurrent_stack`.
     Returns:
         output (T, B, D*H_out), (h_n (L*D, B, H_out), c_n (L*D, B, H)).
@@ -208,11 +261,20 @@ def lstm(input, hx=None, weights=(), *, bidirectional=False, dropout=0.0, traini
     return output, (h_n, c_n)
 
 
-def gru(input, hx=None, weights=(), *, bidirectional=False, dropout=0.0, training=False,
-        lengths=None, backend=None):
+def gru(input: Tensor, hx: Tensor | None = None, weights: Sequence[LayerWeights] | None = None, *,
+        bidirectional: bool = False, dropout: float = 0.0, training: bool = False,
+        lengths: Tensor | Sequence[int] | None = None,
+        backend: str | None = None) -> tuple[Tensor, Tensor]:
     """Multi-layer GRU over a time-major padded batch: input (T, B, I), hx (L*D, B, H) or None.
 
-    Returns output (T, B, D*H), h_n (L*D, B, H). Arguments as `lstm`.
+    weights (required): L*D tuples (w_ih (3*H, I or D*H), w_hh (3*H, H), b_ih, b_hh, None).
+    Returns output (T, B, D*H), h_n (L*D, B, H). Other arguments as `lstm`.
+
+    Example:
+        >>> w_ih, w_hh, b = torch.randn(48, 8), torch.randn(48, 16), torch.zeros(48)
+        >>> out, h = gru(torch.randn(5, 3, 8), None, [(w_ih, w_hh, b, b, None)])
+        >>> out.shape, h.shape
+        (torch.Size([5, 3, 16]), torch.Size([1, 3, 16]))
     """
     output, (h_n,) = recurrent_stack("GRU", input, None if hx is None else [hx], weights,
                                      bidirectional=bidirectional, dropout=dropout,
@@ -220,11 +282,20 @@ def gru(input, hx=None, weights=(), *, bidirectional=False, dropout=0.0, trainin
     return output, h_n
 
 
-def rnn(input, hx=None, weights=(), *, nonlinearity="tanh", bidirectional=False, dropout=0.0,
-        training=False, lengths=None, backend=None):
+def rnn(input: Tensor, hx: Tensor | None = None, weights: Sequence[LayerWeights] | None = None, *,
+        nonlinearity: str = "tanh", bidirectional: bool = False, dropout: float = 0.0,
+        training: bool = False, lengths: Tensor | Sequence[int] | None = None,
+        backend: str | None = None) -> tuple[Tensor, Tensor]:
     """Multi-layer Elman RNN (tanh or relu): input (T, B, I), hx (L*D, B, H) or None.
 
-    Returns output (T, B, D*H), h_n (L*D, B, H). Arguments as `lstm`.
+    weights (required): L*D tuples (w_ih (H, I or D*H), w_hh (H, H), b_ih, b_hh, None).
+    Returns output (T, B, D*H), h_n (L*D, B, H). Other arguments as `lstm`.
+
+    Example:
+        >>> weights = [(torch.randn(16, 8), torch.randn(16, 16), None, None, None)]
+        >>> out, h = rnn(torch.randn(5, 3, 8), None, weights, nonlinearity="relu")
+        >>> out.shape
+        torch.Size([5, 3, 16])
     """
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
@@ -246,19 +317,33 @@ def _cell(mode, input, states, w_ih, w_hh, b_ih, b_hh, backend):
     return [f.squeeze(0) for f in finals]
 
 
-def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, backend=None):
-    """One LSTM step: input (B, I), hx (h (B, H), c (B, H)) -> (h' (B, H), c' (B, H))."""
+def lstm_cell(input: Tensor, hx: tuple[Tensor, Tensor] | Sequence[Tensor], w_ih: Tensor,
+              w_hh: Tensor, b_ih: Tensor | None = None, b_hh: Tensor | None = None,
+              backend: str | None = None) -> tuple[Tensor, Tensor]:
+    """One LSTM step: input (B, I), hx (h (B, H), c (B, H)) -> (h' (B, H), c' (B, H)).
+
+    w_ih (4*H, I), w_hh (4*H, H), b_ih/b_hh (4*H,) or None.
+
+    Example:
+        >>> h = c = torch.zeros(3, 16)
+        >>> h, c = lstm_cell(torch.randn(3, 8), (h, c), torch.randn(64, 8), torch.randn(64, 16))
+        >>> h.shape
+        torch.Size([3, 16])
+    """
     h, c = _cell("LSTM", input, list(hx), w_ih, w_hh, b_ih, b_hh, backend)
     return h, c
 
 
-def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, backend=None):
-    """One GRU step: input (B, I), hx (B, H) -> h' (B, H)."""
+def gru_cell(input: Tensor, hx: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None = None,
+             b_hh: Tensor | None = None, backend: str | None = None) -> Tensor:
+    """One GRU step: input (B, I), hx (B, H) -> h' (B, H); w_ih (3*H, I), w_hh (3*H, H)."""
     return _cell("GRU", input, [hx], w_ih, w_hh, b_ih, b_hh, backend)[0]
 
 
-def rnn_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", backend=None):
-    """One Elman RNN step: input (B, I), hx (B, H) -> h' (B, H)."""
+def rnn_cell(input: Tensor, hx: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None = None,
+             b_hh: Tensor | None = None, nonlinearity: str = "tanh",
+             backend: str | None = None) -> Tensor:
+    """One Elman RNN step: input (B, I), hx (B, H) -> h' (B, H); w_ih (H, I), w_hh (H, H)."""
     if nonlinearity not in ("tanh", "relu"):
         raise RuntimeError(f"Unknown nonlinearity: {nonlinearity}")
     mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"

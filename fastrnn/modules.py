@@ -11,20 +11,26 @@ These classes are deliberately not subclasses of torch.nn.LSTM & co.: Dynamo gra
 those, and their forward would be bypassed by code that dispatches on type. Weights are read by
 attribute name at every forward, so `torch.func.functional_call`, parametrizations, weight norm
 and WeightDrop-style tensor assignment all act on the next call.
+
+`fastrnn.explain(module, input)` says which backend (and Triton kernel form) a call runs.
 """
 
+import functools
+import inspect
 import math
 import numbers
 import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar, cast, overload
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.nn import init
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from fastrnn import functional, validation
+from fastrnn.backends import check_backend_argument
 from fastrnn.guards import EcosystemGuards
-from fastrnn.backends import canonical_name
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNBase", "RNNCell", "RNNCellBase"]
 
@@ -47,7 +53,8 @@ def _check_constructor_args(mode, input_size, hidden_size, num_layers, bias, bat
             "dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
             f"expects num_layers greater than 1, but got dropout={dropout} and "
             f"num_layers={num_layers}",
-            stacklevel=4,
+            # _check_constructor_args < RNNBase.__init__ < LSTM.__init__ < its binding check < caller
+            stacklevel=5,
         )
     if not isinstance(bias, bool):
         raise TypeError(f"bias should be of type bool, got: {type(bias).__name__}")
@@ -88,16 +95,18 @@ class RNNBase(EcosystemGuards, nn.Module):
 
     Args (as torch.nn.RNNBase): mode ('LSTM' | 'GRU' | 'RNN_TANH' | 'RNN_RELU'), input_size,
     hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0, bidirectional=False,
-    proj_size=0, device=None, dtype=None; plus backend='auto' ('auto' defers to
-    fastrnn.use_backend and FASTRNN_BACKEND; see fastrnn.backends).
+    proj_size=0, device=None, dtype=None; plus the keyword backend='auto' (a backend name, or
+    'auto' / None: defer to fastrnn.use_backend and FASTRNN_BACKEND; see fastrnn.backends).
     """
 
     __constants__ = ["mode", "input_size", "hidden_size", "num_layers", "bias", "batch_first",
                      "dropout", "bidirectional", "proj_size"]
 
-    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None,
-                 backend="auto"):
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, proj_size: int = 0,
+                 device: torch.device | str | int | None = None, dtype: torch.dtype | None = None,
+                 *, backend: str | None = "auto") -> None:
         factory_kwargs = {"device": device, "dtype": dtype}
         super().__init__()
         self.mode = mode
@@ -111,7 +120,7 @@ class RNNBase(EcosystemGuards, nn.Module):
         self.proj_size = proj_size
         _check_constructor_args(mode, input_size, hidden_size, num_layers, bias, batch_first,
                                 dropout, proj_size)
-        canonical_name(backend)
+        check_backend_argument(backend)
         self.backend = backend
 
         gate_size = GATES[mode] * hidden_size
@@ -244,7 +253,7 @@ class RNNBase(EcosystemGuards, nn.Module):
             s += ", dropout={dropout}"
         if self.bidirectional is not False:
             s += ", bidirectional={bidirectional}"
-        if self.backend != "auto":
+        if self.backend not in ("auto", None):
             s += ", backend={backend!r}"
         return s.format(**self.__dict__)
 
@@ -355,11 +364,75 @@ class RNNBase(EcosystemGuards, nn.Module):
         return output, hidden
 
 
+_Init = TypeVar("_Init", bound=Callable[..., None])
+
+
+def _binds(signature: inspect.Signature, *args: Any, **kwargs: Any) -> bool:
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError:
+        return False
+    return True
+
+
+def _rnn_mode(nonlinearity: str) -> str:
+    if nonlinearity == "tanh":
+        return "RNN_TANH"
+    if nonlinearity == "relu":
+        return "RNN_RELU"
+    raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+
+
+def _raise_as_torch_nn(kind: str, module: RNNBase, args: tuple, kwargs: dict) -> None:
+    """Raise what torch.nn.<kind>(*args, **kwargs) raises before RNNBase's checks, if anything.
+
+    torch.nn's LSTM, GRU and RNN take (*args, **kwargs) and hand them to RNNBase.__init__: GRU and
+    RNN first refuse a proj_size keyword, RNN first takes nonlinearity (4th positional) and checks
+    it, and a call RNNBase cannot bind raises RNNBase's TypeError ("RNNBase.__init__() got an
+    unexpected keyword argument 'nonlinearity'").
+    """
+    if kind != "LSTM" and "proj_size" in kwargs:
+        raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+    mode = kind
+    if kind == "RNN":
+        kwargs = dict(kwargs)
+        if len(args) > 3:
+            nonlinearity, args = args[3], args[:3] + args[4:]
+        else:
+            nonlinearity = kwargs.pop("nonlinearity", "tanh")
+        mode = _rnn_mode(nonlinearity)
+    if not _binds(inspect.signature(RNNBase.__init__), module, mode, *args, **kwargs):
+        RNNBase.__init__(module, mode, *args, **kwargs)  # raises Python's TypeError for RNNBase
+
+
+def _torch_nn_argument_errors(kind: str) -> Callable[[_Init], _Init]:
+    """Decorate LSTM/GRU/RNN.__init__: a call that does not bind raises what torch.nn raises.
+
+    The constructors keep their real signatures (inspect.signature, help() and type checkers see
+    them, where torch.nn's show (*args, **kwargs)); only a call that does not bind to them takes
+    the torch.nn path above, and one that torch.nn would accept (GRU's 8th positional, which
+    torch.nn gives to RNNBase's proj_size) raises Python's own TypeError for our signature.
+    """
+
+    def decorate(init: _Init) -> _Init:
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def checked(self: RNNBase, *args: Any, **kwargs: Any) -> None:
+            if not _binds(signature, self, *args, **kwargs):
+                _raise_as_torch_nn(kind, self, args, kwargs)
+            init(self, *args, **kwargs)
+
+        return cast(_Init, checked)
+
+    return decorate
+
+
 class RNN(RNNBase):
     """Drop-in torch.nn.RNN (Elman, tanh or relu).
 
     RNN(input_size, hidden_size, num_layers=1, nonlinearity='tanh', bias=True, batch_first=False,
-        dropout=0.0, bidirectional=False, device=None, dtype=None, backend='auto')
+        dropout=0.0, bidirectional=False, device=None, dtype=None, *, backend='auto')
 
     Example:
         >>> rnn = RNN(10, 20, 2)
@@ -368,36 +441,34 @@ class RNN(RNNBase):
         (torch.Size([5, 3, 20]), torch.Size([2, 3, 20]))
     """
 
-    def forward(self, input, hx=None):
+    @_torch_nn_argument_errors("RNN")
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False,
+                 device: torch.device | str | int | None = None, dtype: torch.dtype | None = None,
+                 *, backend: str | None = "auto") -> None:
+        self.nonlinearity = nonlinearity
+        super().__init__(_rnn_mode(nonlinearity), input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, 0, device, dtype, backend=backend)
+
+    @overload
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]: ...
+    @overload
+    def forward(self, input: PackedSequence,
+                hx: Tensor | None = None) -> tuple[PackedSequence, Tensor]: ...
+
+    def forward(self, input: Tensor | PackedSequence,
+                hx: Tensor | None = None) -> tuple[Tensor | PackedSequence, Tensor]:
         return self._forward(input, hx)
 
     forward.__doc__ = FORWARD_DOC
-
-    def __init__(self, *args, **kwargs):
-        if "proj_size" in kwargs:
-            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
-        # nonlinearity is the 4th positional argument of torch.nn.RNN, not of RNNBase.
-        if len(args) > 3:
-            self.nonlinearity = args[3]
-            args = args[:3] + args[4:]
-        else:
-            self.nonlinearity = kwargs.pop("nonlinearity", "tanh")
-        if self.nonlinearity == "tanh":
-            mode = "RNN_TANH"
-        elif self.nonlinearity == "relu":
-            mode = "RNN_RELU"
-        else:
-            raise ValueError(
-                f"Unknown nonlinearity '{self.nonlinearity}'. Select from 'tanh' or 'relu'."
-            )
-        super().__init__(mode, *args, **kwargs)
 
 
 class GRU(RNNBase):
     """Drop-in torch.nn.GRU (gates r, z, n; b_hn inside r * (W_hn h + b_hn)).
 
     GRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-        bidirectional=False, device=None, dtype=None, backend='auto')
+        bidirectional=False, device=None, dtype=None, *, backend='auto')
 
     Example:
         >>> gru = GRU(10, 20, 2, batch_first=True)
@@ -406,22 +477,32 @@ class GRU(RNNBase):
         torch.Size([3, 5, 20])
     """
 
-    def forward(self, input, hx=None):
+    @_torch_nn_argument_errors("GRU")
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device: torch.device | str | int | None = None, dtype: torch.dtype | None = None,
+                 *, backend: str | None = "auto") -> None:
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, 0, device, dtype, backend=backend)
+
+    @overload
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]: ...
+    @overload
+    def forward(self, input: PackedSequence,
+                hx: Tensor | None = None) -> tuple[PackedSequence, Tensor]: ...
+
+    def forward(self, input: Tensor | PackedSequence,
+                hx: Tensor | None = None) -> tuple[Tensor | PackedSequence, Tensor]:
         return self._forward(input, hx)
 
     forward.__doc__ = FORWARD_DOC
-
-    def __init__(self, *args, **kwargs):
-        if "proj_size" in kwargs:
-            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
-        super().__init__("GRU", *args, **kwargs)
 
 
 class LSTM(RNNBase):
     """Drop-in torch.nn.LSTM (gates i, f, g, o; optional projection proj_size).
 
     LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-         bidirectional=False, proj_size=0, device=None, dtype=None, backend='auto')
+         bidirectional=False, proj_size=0, device=None, dtype=None, *, backend='auto')
 
     Example:
         >>> lstm = LSTM(10, 20, 2)
@@ -430,13 +511,26 @@ class LSTM(RNNBase):
         (torch.Size([5, 3, 20]), torch.Size([2, 3, 20]))
     """
 
-    def forward(self, input, hx=None):
+    @_torch_nn_argument_errors("LSTM")
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 proj_size: int = 0, device: torch.device | str | int | None = None,
+                 dtype: torch.dtype | None = None, *, backend: str | None = "auto") -> None:
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, proj_size, device, dtype, backend=backend)
+
+    @overload
+    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None,
+                ) -> tuple[Tensor, tuple[Tensor, Tensor]]: ...
+    @overload
+    def forward(self, input: PackedSequence, hx: tuple[Tensor, Tensor] | None = None,
+                ) -> tuple[PackedSequence, tuple[Tensor, Tensor]]: ...
+
+    def forward(self, input: Tensor | PackedSequence, hx: tuple[Tensor, Tensor] | None = None,
+                ) -> tuple[Tensor | PackedSequence, tuple[Tensor, Tensor]]:
         return self._forward(input, hx)
 
     forward.__doc__ = FORWARD_DOC
-
-    def __init__(self, *args, **kwargs):
-        super().__init__("LSTM", *args, **kwargs)
 
     def get_expected_cell_size(self, input, batch_sizes):
         if batch_sizes is not None:
@@ -498,14 +592,15 @@ class RNNCellBase(EcosystemGuards, nn.Module):
     __constants__ = ["input_size", "hidden_size", "bias"]
     _label = "RNNCell"
 
-    def __init__(self, input_size, hidden_size, bias, num_chunks, device=None, dtype=None,
-                 backend="auto"):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int,
+                 device: torch.device | str | int | None = None, dtype: torch.dtype | None = None,
+                 *, backend: str | None = "auto") -> None:
         factory_kwargs = {"device": device, "dtype": dtype}
         super().__init__()
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
-        canonical_name(backend)
+        check_backend_argument(backend)
         self.backend = backend
         self.weight_ih = nn.Parameter(
             torch.empty((num_chunks * hidden_size, input_size), **factory_kwargs))
@@ -525,7 +620,7 @@ class RNNCellBase(EcosystemGuards, nn.Module):
             s += ", bias={bias}"
         if "nonlinearity" in self.__dict__ and self.nonlinearity != "tanh":
             s += ", nonlinearity={nonlinearity}"
-        if self.backend != "auto":
+        if self.backend not in ("auto", None):
             s += ", backend={backend!r}"
         return s.format(**self.__dict__)
 
@@ -580,7 +675,7 @@ class RNNCellBase(EcosystemGuards, nn.Module):
 class RNNCell(RNNCellBase):
     """Drop-in torch.nn.RNNCell: h' = tanh|relu(x W_ih^T + b_ih + h W_hh^T + b_hh).
 
-    RNNCell(input_size, hidden_size, bias=True, nonlinearity='tanh', device=None, dtype=None,
+    RNNCell(input_size, hidden_size, bias=True, nonlinearity='tanh', device=None, dtype=None, *,
             backend='auto'); forward(input (B, I) or (I,), hx (B, H) or (H,) or None) -> h'.
 
     Example:
@@ -591,13 +686,15 @@ class RNNCell(RNNCellBase):
 
     __constants__ = ["input_size", "hidden_size", "bias", "nonlinearity"]
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None,
-                 dtype=None, backend="auto"):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh", device: torch.device | str | int | None = None,
+                 dtype: torch.dtype | None = None, *, backend: str | None = "auto") -> None:
         super().__init__(input_size, hidden_size, bias, num_chunks=1, device=device, dtype=dtype,
                          backend=backend)
         self.nonlinearity = nonlinearity
 
-    def forward(self, input, hx=None):
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        """One step: input (B, I) or (I,), hx (B, H) or (H,) (zeros if None) -> h' like hx."""
         self._check_dims(input, [] if hx is None else [hx], "hidden")
         if self.nonlinearity not in ("tanh", "relu"):
             # torch.nn.RNNCell checks it before ATen's size checks.
@@ -613,7 +710,7 @@ class RNNCell(RNNCellBase):
 class LSTMCell(RNNCellBase):
     """Drop-in torch.nn.LSTMCell.
 
-    LSTMCell(input_size, hidden_size, bias=True, device=None, dtype=None, backend='auto');
+    LSTMCell(input_size, hidden_size, bias=True, device=None, dtype=None, *, backend='auto');
     forward(input (B, I) or (I,), hx (h (B, H), c (B, H)) or None) -> (h', c').
 
     Example:
@@ -625,12 +722,15 @@ class LSTMCell(RNNCellBase):
 
     _label = "LSTMCell"
 
-    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None,
-                 backend="auto"):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 device: torch.device | str | int | None = None, dtype: torch.dtype | None = None,
+                 *, backend: str | None = "auto") -> None:
         super().__init__(input_size, hidden_size, bias, num_chunks=4, device=device, dtype=dtype,
                          backend=backend)
 
-    def forward(self, input, hx=None):
+    def forward(self, input: Tensor,
+                hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """One step: input (B, I) or (I,), hx (h, c) each (B, H) or (H,) (zeros if None) -> (h', c')."""
         self._check_dims(input, [] if hx is None else list(hx), "hx[{}]")
         if hx is not None:
             validation.check_state_pair(hx, "lstm_cell")
@@ -646,7 +746,7 @@ class LSTMCell(RNNCellBase):
 class GRUCell(RNNCellBase):
     """Drop-in torch.nn.GRUCell.
 
-    GRUCell(input_size, hidden_size, bias=True, device=None, dtype=None, backend='auto');
+    GRUCell(input_size, hidden_size, bias=True, device=None, dtype=None, *, backend='auto');
     forward(input (B, I) or (I,), hx (B, H) or (H,) or None) -> h'.
 
     Example:
@@ -657,12 +757,14 @@ class GRUCell(RNNCellBase):
 
     _label = "GRUCell"
 
-    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None,
-                 backend="auto"):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 device: torch.device | str | int | None = None, dtype: torch.dtype | None = None,
+                 *, backend: str | None = "auto") -> None:
         super().__init__(input_size, hidden_size, bias, num_chunks=3, device=device, dtype=dtype,
                          backend=backend)
 
-    def forward(self, input, hx=None):
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        """One step: input (B, I) or (I,), hx (B, H) or (H,) (zeros if None) -> h' like hx."""
         self._check_dims(input, [] if hx is None else [hx], "hidden")
         hx = self._zeros(input) if hx is None else hx
         input, (hx,), is_batched = self._prepare(input, [hx])

@@ -174,3 +174,23 @@ def test_triton_double_backward_names_the_reference_backend():
     with pytest.raises(RuntimeError, match="^double backward is not supported by the triton "
                                            "backend; use backend='reference'$"):
         torch.autograd.grad(output.sum(), x, create_graph=True)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell"])
+def test_modules_take_backend_none_as_auto(kind, monkeypatch):
+    """None means what it means in the functional API: auto, deferring to use_backend and the
+    environment; the repr leaves it out like 'auto'."""
+    module = getattr(fastrnn, kind)(3, 4, backend=None)
+    assert module.backend is None
+    assert "backend" not in repr(module)
+    x = torch.randn(2, 3) if kind.endswith("Cell") else torch.randn(2, 1, 3)
+    assert _which_backend_ran(monkeypatch, lambda: module(x)) == ["cpu"]
+    with use_backend("reference"):
+        assert _which_backend_ran(monkeypatch, lambda: module(x)) == ["reference"]
+    monkeypatch.setenv(backends.ENV_VAR, "torch")
+    assert _which_backend_ran(monkeypatch, lambda: module(x)) == ["torch"]
+
+
+def test_convert_passes_backend_none():
+    model = fastrnn.convert(torch.nn.Sequential(torch.nn.GRU(3, 4)), backend=None)
+    assert type(model[0]) is fastrnn.GRU and model[0].backend is None

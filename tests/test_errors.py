@@ -126,6 +126,39 @@ def test_constructor_accepts_what_torch_accepts():
     assert "bidirectional=1" in repr(fastrnn.LSTM(3, 5, bidirectional=1))
 
 
+# Calls that do not bind: torch.nn's LSTM/GRU/RNN take (*args, **kwargs) and hand them to
+# RNNBase.__init__, so Python's binding error names RNNBase there; ours have real signatures and
+# raise the same. The cells have real signatures in both.
+BINDING_ERRORS = [
+    ("LSTM-unknown-keyword", "LSTM", (IN, H), {"foo": 1},
+     "RNNBase.__init__() got an unexpected keyword argument 'foo'"),
+    ("LSTM-nonlinearity", "LSTM", (IN, H), {"nonlinearity": "tanh"},
+     "RNNBase.__init__() got an unexpected keyword argument 'nonlinearity'"),
+    ("GRU-no-sizes", "GRU", (), {},
+     "RNNBase.__init__() missing 2 required positional arguments: 'input_size' and 'hidden_size'"),
+    ("GRU-twice", "GRU", (IN, H, 1), {"num_layers": 2},
+     "RNNBase.__init__() got multiple values for argument 'num_layers'"),
+    ("LSTM-13-positionals", "LSTM", (IN, H, 1, True, False, 0.0, False, 0, None, None, 3), {},
+     "RNNBase.__init__() takes from 4 to 12 positional arguments but 13 were given"),
+    ("RNN-nonlinearity-twice", "RNN", (IN, H, 1, "tanh"), {"nonlinearity": "relu"},
+     "RNNBase.__init__() got an unexpected keyword argument 'nonlinearity'"),
+    ("LSTMCell-6-positionals", "LSTMCell", (IN, H, True, None, None, "cpu"), {},
+     "LSTMCell.__init__() takes from 3 to 6 positional arguments but 7 were given"),
+]
+
+
+@pytest.mark.parametrize(("kind", "args", "kwargs", "message"),
+                         [pytest.param(*row[1:], id=row[0]) for row in BINDING_ERRORS])
+def test_constructor_call_that_does_not_bind(kind, args, kwargs, message):
+    same_error(*_both(kind, *args, **kwargs), TypeError, message)
+
+
+def test_rnn_checks_nonlinearity_before_binding():
+    """torch.nn.RNN takes and checks nonlinearity before RNNBase binds the rest."""
+    same_error(*_both("RNN", IN, H, nonlinearity="gelu", foo=1), ValueError,
+               "Unknown nonlinearity 'gelu'. Select from 'tanh' or 'relu'.")
+
+
 def test_cell_constructor_does_no_validation():
     for kind in ("LSTMCell", "GRUCell", "RNNCell"):
         assert getattr(fastrnn, kind)(3, 0).weight_hh.shape[1] == 0
@@ -373,6 +406,34 @@ def test_functional_padding_garbage_is_ignored(mode, backend):
 def test_functional_lengths_out_of_range(lengths, message):
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         fastrnn.functional.lstm(torch.randn(4, 2, IN), None, _lstm_weights(), lengths=lengths)
+
+
+@pytest.mark.parametrize("function", ["lstm", "gru", "rnn"])
+def test_functional_weights_are_required(function):
+    """Without weights the functional API says what it needs (it used to be an IndexError)."""
+    call = getattr(fastrnn.functional, function)
+    with pytest.raises(TypeError, match=r"^weights are required: a sequence of L\*D tuples "
+                                        r"\(w_ih, w_hh, b_ih, b_hh, w_hr\)"):
+        call(torch.randn(4, 2, IN))
+    with pytest.raises(ValueError, match="got an empty sequence$"):
+        call(torch.randn(4, 2, IN), None, ())
+
+
+@pytest.mark.parametrize(("weights", "kwargs", "error", "message"), [
+    (lambda: [(torch.randn(4 * H, IN), torch.randn(4 * H, H))], {}, ValueError,
+     "weights[0] must be a tuple (w_ih, w_hh, b_ih, b_hh, w_hr) with None for an absent bias or "
+     "projection, got 2 items"),
+    (lambda: [torch.randn(4 * H, IN)], {}, TypeError,
+     "weights[0] must be a tuple (w_ih, w_hh, b_ih, b_hh, w_hr) with None for an absent bias or "
+     "projection, got a Tensor"),
+    (lambda: [(None, torch.randn(4 * H, H), None, None, None)], {}, TypeError,
+     "weights[0]: w_ih and w_hh must be tensors"),
+    (_lstm_weights, {"bidirectional": True}, ValueError,
+     "a bidirectional stack needs 2 tuples per layer (forward, reverse), got 1"),
+], ids=["short-tuple", "bare-tensor", "no-w_ih", "odd-bidirectional"])
+def test_functional_weights_layout_errors(weights, kwargs, error, message):
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        fastrnn.functional.lstm(torch.randn(4, 2, IN), None, weights(), **kwargs)
 
 
 def test_unknown_backend_name():
