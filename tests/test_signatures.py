@@ -77,6 +77,15 @@ def _public_callables():
         module = getattr(fastrnn, kind)
         yield inspect.unwrap(module.__init__)
         yield module.forward
+        yield module.reset_parameters
+        yield module.extra_repr
+    # torch.nn's overridable checks and plumbing, public there too.
+    yield from (getattr(fastrnn.RNNBase, name) for name in (
+        "check_input", "get_expected_hidden_size", "check_hidden_size", "check_forward_args",
+        "permute_hidden", "flatten_parameters"))
+    yield fastrnn.RNNBase.all_weights.fget
+    yield from (getattr(fastrnn.LSTM, name) for name in (
+        "get_expected_cell_size", "check_forward_args", "permute_hidden"))
 
 
 @pytest.mark.parametrize("function", list(_public_callables()),
