@@ -29,7 +29,7 @@ Seeing which implementation ran:
 import contextlib
 import logging
 import os
-import threading
+import contextvars
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -42,7 +42,9 @@ ALIASES = {"cudnn": "torch"}
 ENV_VAR = "FASTRNN_BACKEND"
 
 logger = logging.getLogger("fastrnn")
-_context = threading.local()
+# A context variable, not a thread-local: `use_backend` holds in its own asyncio task (and thread)
+# only, and a task started inside the block inherits it.
+_requested = contextvars.ContextVar("fastrnn_backend", default=None)
 _logged_auto_choices: set[tuple[str, str, torch.dtype, str]] = set()
 
 
@@ -94,13 +96,11 @@ def use_backend(name: str) -> Iterator[None]:
         ...     fastrnn.explain(lstm, x).backend
         'reference'
     """
-    name = canonical_name(name)
-    previous = getattr(_context, "name", None)
-    _context.name = name
+    token = _requested.set(canonical_name(name))
     try:
         yield
     finally:
-        _context.name = previous
+        _requested.reset(token)
 
 
 def backend_request(requested: str | None = None) -> tuple[str, str]:
@@ -112,7 +112,7 @@ def backend_request(requested: str | None = None) -> tuple[str, str]:
     """
     if requested is not None and canonical_name(requested) != "auto":
         return canonical_name(requested), "argument"
-    context = getattr(_context, "name", None)
+    context = _requested.get()
     if context is not None:
         return context, "use_backend"
     env = os.environ.get(ENV_VAR, "").strip()

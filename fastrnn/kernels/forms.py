@@ -30,7 +30,7 @@ import contextlib
 import dataclasses
 import functools
 import os
-import threading
+import contextvars
 from dataclasses import dataclass
 
 import torch
@@ -72,7 +72,10 @@ SPILL_LIMIT = 1024
 # for a preempted context, short enough that a broken launch returns instead of hanging the GPU.
 SPIN_LIMIT = 1 << 21
 
-_context = threading.local()
+# Context variables, not thread-locals: a forced form and the active recorders hold in their own
+# asyncio task only (a task started inside the block inherits them).
+_forced = contextvars.ContextVar("fastrnn_kernel_form", default=None)
+_recorders = contextvars.ContextVar("fastrnn_form_recorders", default=())
 
 
 @contextlib.contextmanager
@@ -86,17 +89,16 @@ def use_form(form):
     """
     if form is not None and form not in FORMS:
         raise ValueError(f"Unknown kernel form {form!r}. Select from {FORMS} or None.")
-    previous = getattr(_context, "form", None)
-    _context.form = form
+    token = _forced.set(form)
     try:
         yield
     finally:
-        _context.form = previous
+        _forced.reset(token)
 
 
 def forced_form():
     """The form forced by `use_form` or FASTRNN_KERNEL_FORM, else None."""
-    form = getattr(_context, "form", None)
+    form = _forced.get()
     if form is not None:
         return form
     env = os.environ.get(FORM_ENV_VAR, "").strip().lower()
@@ -121,29 +123,28 @@ def record_forms():
         'persistent'
     """
     records = []
-    stack = _context.__dict__.setdefault("recorders", [])
-    stack.append(records)
+    token = _recorders.set(_recorders.get() + (records,))
     try:
         yield records
     finally:
-        stack.remove(records)
+        _recorders.reset(token)
 
 
 def active_recorders():
-    """The `record_forms` lists of this thread (a backward captures them with its forward: on CUDA
-    autograd runs the backward on its own thread)."""
-    return tuple(getattr(_context, "recorders", ()))
+    """The `record_forms` lists in force here (a backward captures them with its forward: on CUDA
+    autograd runs the backward on its own thread, outside this context)."""
+    return _recorders.get()
 
 
 @contextlib.contextmanager
 def recording_into(recorders):
-    """Make `recorders` (active_recorders() of another thread) this thread's in this block."""
-    previous = getattr(_context, "recorders", [])
-    _context.recorders = list(recorders)
+    """Make `recorders` (active_recorders() of another thread or context) the ones in force in
+    this block."""
+    token = _recorders.set(tuple(recorders))
     try:
         yield
     finally:
-        _context.recorders = previous
+        _recorders.reset(token)
 
 
 def note_form(cell, pass_name, plan, recorders=None):
