@@ -60,7 +60,8 @@ def _unbatched_cell_batched_state(call, verdict):
 def _lstm_packed_unchecked(call, verdict):
     mutations = _mutations(call)
     return (call["kind"] == "LSTM" and call["style"] == "packed"
-            and {"hx_shape", "hx_ndim", "hx_type", "input_dtype", "input_features"} & set(mutations)
+            and {"hx_shape", "hx_ndim", "hx_type", "input_dtype", "input_features", "weight_dtype"}
+            & set(mutations)
             and _we_raised(verdict, "RuntimeError", "TypeError", "ValueError")
             and verdict.category in ("message", "type", "decision", "torch-crash"))
 
@@ -71,7 +72,7 @@ def _packed_state_permuted(call, verdict):
             and {"hx_shape", "hx_ndim"} & set(mutations)
             and _we_raised(verdict, "RuntimeError")
             and verdict.our_error[2].startswith("Expected hidden size")
-            and verdict.category in ("message", "type", "torch-crash"))
+            and verdict.category in ("message", "type", "decision", "torch-crash"))
 
 
 ALLOWLIST = [
@@ -100,13 +101,14 @@ ALLOWLIST = [
      "refuses it: 'hidden0 must be 1-D for 1-D input'."),
     ("lstm-packed-unchecked", _lstm_packed_unchecked,
      "torch.nn's LSTM skips its argument checks for PackedSequence input, so a wrong h0/c0 shape "
-     "or container, or data of the wrong dtype or feature size, reaches ATen ('Odd number of "
+     "or container, or data or a weight of the wrong dtype or feature size, reaches ATen ('Odd number of "
      "params or hiddens', 'got an incorrect number of RNN parameters', an IndexError from "
      "unpacking a bare tensor as (h, c), a matmul's dtype message), runs, or crashes; fastrnn "
      "checks packed input as it checks dense input and gives those errors."),
     ("packed-state-permuted", _packed_state_permuted,
      "torch.nn's GRU and RNN permute hx into sorted order before checking it, so a wrong hx is "
-     "reported with the permuted shape (or as an index error from the permutation); fastrnn "
+     "reported with the permuted shape (or as an index error from the permutation), and one with "
+     "a larger batch is silently cut to the packed batch; fastrnn "
      "checks the hx it was given: 'Expected hidden size (1, 2, 6), got [1, 3, 6]'."),
 ]
 
