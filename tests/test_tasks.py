@@ -101,6 +101,20 @@ def test_memory_reports_accuracy_per_cell_and_length():
     assert set(only["final"]["extras"]["accuracy"]) == {"gru"}
 
 
+def test_dna_default_model_is_the_tutorials():
+    """Without --data, dna builds the tutorial's model: no position parameters, attention pooling
+    into Linear(64, 2), so the documented bar stands as measured."""
+    from fastrnn.tasks.base import Splits
+
+    task = TASKS["dna"]
+    config = task.resolve({})
+    model = task.make_model(config, "reference", Splits(None, None, {"spec": {
+        "classes": ["no motif", "motif"], "length": config["seq_len"]}}))
+    shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
+    assert shapes["embed.weight"] == (4, 16) and shapes["head.weight"] == (2, 64)
+    assert shapes["score.weight"] == (1, 64) and not any("position" in n for n in shapes)
+
+
 def test_default_settings_are_the_tutorials():
     assert TASKS["majority"].resolve({})["epochs"] == 30
     sentiment = TASKS["sentiment"].resolve({})

@@ -8,7 +8,7 @@ import torch
 from test_tasks import one_torch_thread  # noqa: F401  (autouse fixture)
 
 from fastrnn.cli import main
-from fastrnn.tasks import record, train
+from fastrnn.tasks import TASKS, record, train
 from fastrnn.tasks.data import examples
 from fastrnn.tasks.predict import predict_file
 
@@ -28,6 +28,8 @@ def test_dna_file_run_reports_test_metrics_and_predicts(splice, tmp_path):
     final = run["final"]
     assert final["metric"] == "test_accuracy" and run["config"]["restore_best"] is True
     assert run["config"]["positional"] == "learned" and run["config"]["patience"] == 10
+    assert TASKS["dna"].resolve({"data": "f.csv"})["epochs"] == 40
+    assert TASKS["dna"].resolve({"data": "f.csv", "size": "tiny"})["epochs"] == 3
     report = final["extras"]["report"]
     assert report["split"] == "test" and final["value"] == report["accuracy"]
     assert report["confusion"]["classes"] == ["EI", "IE", "N"]

@@ -111,7 +111,7 @@ class Task(abc.ABC):
         return {**COMMON, **(FILE_OPTIONS if self.reads_files else {}), **self.defaults}
 
     def resolve(self, requested):
-        """Merge defaults, the size preset, the file-run defaults (when `data` is given), then
+        """Merge defaults, the file-run defaults (when `data` is given), the size preset, then
         explicit (non-None) settings; validate them.
 
         Raises ValueError naming the bad option and listing the valid ones.
@@ -125,9 +125,9 @@ class Task(abc.ABC):
         if size != "full" and size not in self.sizes:
             raise ValueError(f"unknown size {size!r} for task {self.name!r}; "
                              f"choose from full, {', '.join(self.sizes)}")
-        config.update(self.sizes.get(size, {}))
         if requested.get("data") is not None:
             config.update(self.file_defaults)
+        config.update(self.sizes.get(size, {}))
         # Paths become strings so the config goes into the JSON record as given.
         config.update({k: os.fspath(v) if isinstance(v, os.PathLike) else v
                        for k, v in requested.items() if v is not None})

@@ -39,7 +39,7 @@ def run(args):
         return 2
     handle = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
     try:
-        writer = csv.writer(handle)
+        writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(result.columns)
         writer.writerows(result.rows)
         handle.flush()

@@ -99,4 +99,7 @@ def options_epilog(tasks):
         own = {k: v for k, v in task.settings().items()
                if k not in ("url", "sha256") and (k not in COMMON or v != COMMON[k])}
         lines.append(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in own.items()))
+        if task.reads_files:
+            lines.append(f"  {name} --data FILE: " + ", ".join(
+                f"{k}={v}" for k, v in task.file_defaults.items()))
     return "\n".join(lines)

@@ -120,7 +120,7 @@ def write_csv(path, columns, rows, delimiter=None):
     path.parent.mkdir(parents=True, exist_ok=True)
     delimiter = delimiter or ("\t" if path.suffix in (".tsv", ".tab") else ",")
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, delimiter=delimiter)
+        writer = csv.writer(handle, delimiter=delimiter, lineterminator="\n")
         writer.writerow(columns)
         writer.writerows(rows)
     return path
