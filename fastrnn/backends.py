@@ -8,7 +8,7 @@ Backends:
                TRITON_INTERPRET=1 was exported before Python started.
     torch      torch's own RNN ops with our parameters (cuDNN on CUDA, ATen on CPU): the baseline
                we measure against and an explicit escape hatch; `cudnn` is an alias.
-    auto       cpu for CPU tensors (reference while torch.compile traces); triton on CUDA where it
+    auto       cpu for CPU tensors (compiled too: a fastrnn op, fastrnn.ops); triton on CUDA where it
                supports the configuration, reference otherwise. Never picks torch.
 
 Precedence: the module/call argument, then `with use_backend(...)`, then the FASTRNN_BACKEND
@@ -103,6 +103,17 @@ def use_backend(name: str) -> Iterator[None]:
         _requested.reset(token)
 
 
+@torch.compiler.assume_constant_result
+def _context_backend() -> str | None:
+    """The name `use_backend` put in force here, or None.
+
+    Dynamo cannot trace ContextVar.get: while torch.compile traces, the value at trace time is
+    taken as a constant of the graph (after switching use_backend around an already compiled
+    model, torch.compiler.reset() makes it trace again).
+    """
+    return _requested.get()
+
+
 def backend_request(requested: str | None = None) -> tuple[str, str]:
     """(name, source): the backend name in force for a call and where it came from.
 
@@ -112,7 +123,7 @@ def backend_request(requested: str | None = None) -> tuple[str, str]:
     """
     if requested is not None and canonical_name(requested) != "auto":
         return canonical_name(requested), "argument"
-    context = _requested.get()
+    context = _context_backend()
     if context is not None:
         return context, "use_backend"
     env = os.environ.get(ENV_VAR, "").strip()
@@ -181,10 +192,6 @@ def resolve_backend(requested: str | None, spec: RecurrenceSpec) -> tuple[str, s
         choice = ("triton", "auto: CUDA tensor") if refusal is None else ("reference", refusal)
     elif spec.device.type == "cpu" and spec.double_backward:
         choice = ("reference", cpu.refusal(spec))
-    elif spec.device.type == "cpu" and torch.compiler.is_compiling():
-        # Dynamo cannot trace the cpu backend's loop (in-place ops into prepared views); the
-        # reference's plain ops trace into the graph.
-        choice = ("reference", "auto: cpu tensor under torch.compile")
     elif spec.device.type == "cpu":
         choice = ("cpu", "auto: cpu tensor")
     else:

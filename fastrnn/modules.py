@@ -26,9 +26,9 @@ from typing import Any, TypeVar, cast, overload
 import torch
 from torch import Tensor, nn
 from torch.nn import init
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence
 
-from fastrnn import functional, validation
+from fastrnn import functional, packing, validation
 from fastrnn.backends import check_backend_argument
 from fastrnn.guards import EcosystemGuards
 
@@ -305,28 +305,53 @@ class RNNBase(EcosystemGuards, nn.Module):
 
     def _forward_packed(self, packed, hx):
         data, batch_sizes, sorted_indices, unsorted_indices = packed
-        batch = validation.check_batch_sizes(batch_sizes)
+        readable = validation.values_readable(batch_sizes)
+        if readable:
+            batch = validation.check_batch_sizes(batch_sizes)
+        else:
+            batch = self._traced_batch(batch_sizes, sorted_indices, hx)
         if hx is None:
             hx = self._zero_states(batch, data)
         # fastrnn runs the batch in the user's order (lengths masked inside the recurrence), so the
         # user's hx needs no permutation; its shape is the same in either order.
-        self.check_forward_args(data, hx, batch_sizes)
+        if readable:
+            self.check_forward_args(data, hx, batch_sizes)
+        else:
+            # check_forward_args reads batch_sizes[0]; the same checks against the batch found above.
+            self.check_input(data, batch_sizes)
+            self._check_state_sizes(hx, batch)
         self._check_state_container(hx)
         validation.check_packed_layout(data, batch_sizes, sorted_indices, unsorted_indices)
-        if batch == 0:
+        if readable and batch == 0:
             # An empty batch (batch_sizes all zero): nothing to pad or pack. data.sum() (0 for no
             # rows) keeps the input in the graph: its gradient is an empty tensor, as in torch.nn.
             padded = data.new_zeros(len(batch_sizes), 0, data.size(-1)) + data.sum()
             output, hidden = self._run(padded, hx, data.new_zeros(0, dtype=torch.int64))
             output_data = output.flatten(0, 1)
         else:
-            padded, lengths = pad_packed_sequence(packed)
+            padded, lengths = packing.unpack(data, batch_sizes, batch, unsorted_indices)
             output, hidden = self._run(padded, hx, lengths)
-            if sorted_indices is not None:
-                output = output.index_select(1, sorted_indices.to(output.device))
-                lengths = lengths.index_select(0, sorted_indices.cpu())
-            output_data = pack_padded_sequence(output, lengths, enforce_sorted=True).data
+            output_data = packing.pack(output, batch_sizes, data.size(0), sorted_indices)
         return PackedSequence(output_data, batch_sizes, sorted_indices, unsorted_indices), hidden
+
+    def _traced_batch(self, batch_sizes, sorted_indices, hx):
+        """The batch size of a packed input while torch.compile or torch.export traces, from shapes
+        where there is one (hx, sorted_indices), else batch_sizes[0] as a data-dependent size."""
+        if hx is not None:
+            return self._states_list(hx)[0].size(1)
+        if sorted_indices is not None:
+            return sorted_indices.size(0)
+        return int(batch_sizes[0])
+
+    def _check_state_sizes(self, hx, batch):
+        """check_forward_args' state checks for a packed input of `batch` sequences."""
+        self.check_hidden_size(hx, self._expected_state_size(batch, self._output_width()))
+
+    def _output_width(self):
+        return self.proj_size if self.proj_size > 0 else self.hidden_size
+
+    def _expected_state_size(self, batch, width):
+        return (self.num_layers * (2 if self.bidirectional else 1), batch, width)
 
     def _check_state_container(self, hx):
         """LSTM checks that hx is a pair; a GRU/RNN hx has passed the tensor checks already."""
@@ -556,6 +581,12 @@ class LSTM(RNNBase):
         if permutation is None:
             return hx
         return hx[0].index_select(1, permutation), hx[1].index_select(1, permutation)
+
+    def _check_state_sizes(self, hx, batch):
+        self.check_hidden_size(hx[0], self._expected_state_size(batch, self._output_width()),
+                               "Expected hidden[0] size {}, got {}")
+        self.check_hidden_size(hx[1], self._expected_state_size(batch, self.hidden_size),
+                               "Expected hidden[1] size {}, got {}")
 
     def _states_list(self, hx):
         return [hx[0], hx[1]]

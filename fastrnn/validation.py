@@ -18,6 +18,20 @@ def _dtype_name(dtype):
     return _ATEN_NAMES.get(dtype, str(dtype).removeprefix("torch."))
 
 
+def values_readable(*tensors):
+    """Whether a check may read these tensors' values on the host.
+
+    Not while torch.compile or torch.export traces (a data-dependent guard, or a graph break under
+    fullgraph) and not on meta or fake tensors (they have no values): the eager call on real tensors
+    runs the same check.
+    """
+    if torch.compiler.is_compiling():
+        return False
+    from torch._subclasses.fake_tensor import is_fake
+
+    return not any(t.is_meta or is_fake(t) for t in tensors if t is not None)
+
+
 def check_same_dtype_and_device(input, states, weights):
     """Every state and parameter has the input's dtype and device.
 
@@ -87,12 +101,12 @@ def check_packed_layout(data, batch_sizes, sorted_indices, unsorted_indices):
     Args:
         data (N, I); batch_sizes (T,); sorted_indices, unsorted_indices (B,) or None.
     """
+    if not values_readable(batch_sizes, data):
+        return  # data-dependent checks; the eager call on real tensors runs them
     total = int(batch_sizes.sum())
     if data.size(0) != total:
         raise RuntimeError(f"PackedSequence.data has {data.size(0)} rows but batch_sizes sums to "
                            f"{total}")
-    if torch.compiler.is_compiling():
-        return  # a data-dependent check; the eager call runs it
     batch = int(batch_sizes[0])
     order = torch.arange(batch, device=data.device)
     for name, indices in (("sorted_indices", sorted_indices),

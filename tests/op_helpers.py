@@ -36,11 +36,11 @@ class Functional(torch.nn.Module):
         self.inner = inner
 
     def forward(self, x, lengths):
-        call = {"LSTM": fastrnn.functional.lstm, "GRU": fastrnn.functional.gru,
-                "RNN_TANH": fastrnn.functional.rnn}[self.inner.mode]
-        output, hidden = call(x, None, self.inner._layer_weights(), lengths=lengths,
-                              backend=self.inner.backend)
-        return output, hidden
+        inner = self.inner
+        output, states = fastrnn.functional.recurrent_stack(
+            inner.mode, x, None, inner._layer_weights(), bidirectional=inner.bidirectional,
+            lengths=lengths, backend=inner.backend)
+        return output, tuple(states)
 
 
 def model_input(style, x):

@@ -340,7 +340,5 @@ def test_compiles_with_auto_backend_and_its_log_line(monkeypatch):
     gru = fastrnn.GRU(3, 4)
     compiled = torch.compile(gru, backend="eager", fullgraph=True)
     x = torch.randn(5, 2, 3)
-    # While Dynamo traces, auto picks the reference (the cpu backend's loop does not trace).
-    with fastrnn.use_backend("reference"):
-        expected = gru(x)[0]
-    assert torch.equal(compiled(x)[0], expected)
+    # Compiled, auto picks what it picks eagerly (the cpu backend, traced as one op per layer).
+    assert torch.equal(compiled(x)[0], gru(x)[0])
