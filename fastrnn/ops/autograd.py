@@ -7,9 +7,10 @@ autograd wrapper is refused by torch.func.grad/vjp/jacrev in torch 2.4 to 2.13).
 The backward is itself an op (`fastrnn::<cell>_backward`), so a compiled or exported graph holds one
 node per layer-direction in either pass, whatever T is.
 
-Double backward: the backward op has no derivative. Eagerly a backward run with create_graph (or
-under a second torch.func.grad level) raises the backend's error naming backend='reference', as
-the autograd.Functions before the ops did.
+Double backward: the backward op has no derivative. A backward run with create_graph calls it
+through an autograd.Function whose backward raises the backend's error (naming
+backend='reference'), so differentiating a gradient fails with that reason, while a create_graph
+run that never does (torch.func.grad and vjp always ask for one) works.
 """
 
 import torch
@@ -38,18 +39,32 @@ def forward_ad_active():
     return torch.autograd.forward_ad._current_level >= 0
 
 
-def _check_not_double_backward(backend):
-    """Raise where the backward is being differentiated itself (it runs with grad mode on)."""
-    if torch.compiler.is_compiling() or not torch.is_grad_enabled():
-        return
-    from torch._C._functorch import TransformType
+class _Backward(torch.autograd.Function):
+    """A backward op call whose own derivative raises `message`: a backward run with create_graph
+    (torch.func.grad and vjp always ask for one) works, and only differentiating its result (double
+    backward: grad of grad, a gradient penalty through the recurrence) fails, at every torch.func
+    level (a no_grad call would instead hand an outer level constants: a silently wrong result)."""
 
-    # torch.func.grad always runs its backward with create_graph; only a second grad level (grad
-    # of grad, jacrev of grad) differentiates the backward.
-    levels = _functorch_levels()
-    if levels and levels.count(TransformType.Grad) < 2:
-        return
-    raise RuntimeError(library.kernels_for(backend).DOUBLE_BACKWARD_ERROR)
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(message, op, *args):
+        return op(*args)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.message = inputs[0]
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise RuntimeError(ctx.message)
+
+
+def _run_backward(backend, cell, args):
+    op = library.backward_op(cell)
+    if torch.compiler.is_compiling() or not torch.is_grad_enabled():
+        return op(*args)
+    return _Backward.apply(library.kernels_for(backend).DOUBLE_BACKWARD_ERROR, op, *args)
 
 
 def _public_count(cell):
@@ -74,7 +89,6 @@ def make_autograd(cell):
 
     def backward(ctx, *grads):
         grads = grads[:public]
-        _check_not_double_backward(ctx.backend)
         if not ctx.store and cells.RESERVES[cell] and ctx.backend != "reference":
             raise RuntimeError(
                 f"fastrnn::{cell} ran with store=False (no gradient was needed when it was called, "
@@ -87,15 +101,12 @@ def make_autograd(cell):
                           nonlinearity=ctx.nonlinearity, **tensors)
         shapes = (output, tensors["h0"], tensors["c0"])
         grads = tuple(torch.zeros_like(like) if g is None else g for g, like in zip(grads, shapes))
-        # no_grad: the backward op is not differentiable, and under torch.func.grad (which always
-        # asks for create_graph) an op call with tensors that require grad would go through the
-        # op's generated autograd wrapper, which torch.func refuses.
-        with torch.no_grad(), library.backward_context(ctx.backend, ctx.state):
-            result = library.backward_op(cell)(*cells.backward_args(call, output, reserve, grads))
+        with library.backward_context(ctx.backend, ctx.state):
+            result = _run_backward(ctx.backend, cell,
+                                   cells.backward_args(call, output, reserve, grads))
         by_name = dict(zip(cells.DIFFERENTIABLE[cell], result))
-        return tuple(
-            by_name[name] if name in by_name and name in ctx.present and need else None
-            for name, need in zip(cells.ARGUMENTS[cell], ctx.needs_input_grad))
+        return tuple(by_name[name] if name in by_name and name in ctx.present and need else None
+                     for name, need in zip(cells.ARGUMENTS[cell], ctx.needs_input_grad))
 
     return setup_context, backward
 
