@@ -151,7 +151,8 @@ def _triton_refusal(spec: RecurrenceSpec) -> str | None:
         from fastrnn import kernels
     except ImportError as error:
         return f"triton is not installed ({error}); install fastrnn[triton]"
-    if spec.device.type != "cuda" and not (
+    # meta: shapes only, through the op's fake implementation (fastrnn.ops).
+    if spec.device.type not in ("cuda", "meta") and not (
         spec.device.type == "cpu" and triton_interpreter_enabled()
     ):
         return (

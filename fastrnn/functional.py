@@ -94,13 +94,19 @@ def _run_layers(impl, mode, input, states, weights, bidirectional, dropout, trai
     return layer_input, [torch.stack(collected) for collected in finals]
 
 
+def _autocast_available(device_type):
+    """Whether autocast exists for the device type (not for 'meta', where asking raises)."""
+    available = getattr(torch.amp, "is_autocast_available", None)  # newer than torch 2.4
+    return available(device_type) if available is not None else device_type != "meta"
+
+
 def _autocast(tensors):
     """Cast floating tensors to the active autocast dtype, as torch's RNN ops do under autocast.
 
     float64 tensors are not eligible and stay float64, as in autocast's own casts.
     """
     device_type = next(t.device.type for t in tensors if t is not None)
-    if not torch.is_autocast_enabled(device_type):
+    if not _autocast_available(device_type) or not torch.is_autocast_enabled(device_type):
         return tensors, False
     dtype = torch.get_autocast_dtype(device_type)
     cast = [t.to(dtype) if t is not None and t.is_floating_point() and t.dtype != torch.float64

@@ -10,6 +10,8 @@ import torch
 from torch import _VF
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from fastrnn import validation
+
 _STACK_OPS = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
 
 
@@ -56,9 +58,11 @@ def recurrent_stack(mode, input, states, weights, bidirectional, dropout, traini
     has_biases = weights[0][2] is not None
     num_layers = len(weights) // (2 if bidirectional else 1)
     args = (has_biases, num_layers, dropout, training, bidirectional)
-    if lengths is None or input.shape[1] == 0:
+    shapes_only = not torch.compiler.is_compiling() and not validation.values_readable(input)
+    if lengths is None or input.shape[1] == 0 or shapes_only:
         # An empty batch has nothing to pack (pack_padded_sequence refuses it); the dense op
-        # returns the empty output and states.
+        # returns the empty output and states. Meta and fake tensors have no lengths to pack by:
+        # the dense op gives the same shapes.
         return _call(mode, input, None, states, flat, *args)
     packed = pack_padded_sequence(input, lengths.cpu(), enforce_sorted=False)
     sorted_states = [s.index_select(1, packed.sorted_indices) for s in states]

@@ -96,13 +96,17 @@ def test_auto_on_cpu_never_picks_triton_even_with_the_interpreter(monkeypatch):
 
 
 def test_explicit_cpu_backend_refuses_other_devices():
-    spec = RecurrenceSpec(mode="GRU", device=torch.device("meta"), dtype=torch.float32,
+    """Other than CPU tensors it takes meta tensors only (shapes through the op's fake kernel)."""
+    spec = RecurrenceSpec(mode="GRU", device=torch.device("cuda"), dtype=torch.float32,
                           hidden_size=8)
     assert resolve_backend("cpu", CPU_SPEC) == ("cpu", "requested")
+    meta = RecurrenceSpec(mode="GRU", device=torch.device("meta"), dtype=torch.float32,
+                          hidden_size=8)
+    assert resolve_backend("cpu", meta) == ("cpu", "requested")
     with pytest.raises(BackendUnavailableError) as info:
         resolve_backend("cpu", spec)
     assert str(info.value) == ("fastrnn backend 'cpu' cannot run this call: the cpu backend runs "
-                               "on CPU tensors, got a meta tensor; use backend='auto' or "
+                               "on CPU tensors, got a cuda tensor; use backend='auto' or "
                                "'reference'")
 
 

@@ -22,7 +22,8 @@ __all__ = ["DOUBLE_BACKWARD_ERROR", "gru_recurrence", "lstm_recurrence", "refusa
 
 def refusal(spec):
     """None when the CPU path can run `spec` (a backends.RecurrenceSpec), else the reason."""
-    if spec.device.type != "cpu":
+    # meta: shapes only, through the op's fake implementation (fastrnn.ops).
+    if spec.device.type not in ("cpu", "meta"):
         return (f"the cpu backend runs on CPU tensors, got a {spec.device.type} tensor; use "
                 f"backend='auto' or 'reference'")
     if spec.double_backward:
