@@ -312,6 +312,9 @@ class RNNBase(EcosystemGuards, nn.Module):
             batch = self._traced_batch(batch_sizes, sorted_indices, hx)
         if hx is None:
             hx = self._zero_states(batch, data)
+        else:
+            # torch.nn checks nothing of a packed call's hx: the container first, then its sizes.
+            self._check_state_container(hx)
         # fastrnn runs the batch in the user's order (lengths masked inside the recurrence), so the
         # user's hx needs no permutation; its shape is the same in either order.
         if readable:
@@ -320,7 +323,6 @@ class RNNBase(EcosystemGuards, nn.Module):
             # check_forward_args reads batch_sizes[0]; the same checks against the batch found above.
             self.check_input(data, batch_sizes)
             self._check_state_sizes(hx, batch)
-        self._check_state_container(hx)
         validation.check_packed_layout(data, batch_sizes, sorted_indices, unsorted_indices)
         if readable and batch == 0:
             # An empty batch (batch_sizes all zero): nothing to pad or pack. data.sum() (0 for no
