@@ -1,15 +1,15 @@
 """The CPU path: LSTM, GRU and RNN recurrences written for CPU tensors, what `auto` runs there.
 
 Each `*_recurrence` has the signature and return contract of its twin in `fastrnn.reference` (the
-executable spec, which stays plain autograd-through-ops). Here one autograd.Function per layer and
-direction runs the time loop with autograd off, a few in-place ops per step into buffers made
-before the loop, and a hand-derived backward: gate gradients scaled in one loop from local factors
-computed for all steps at once, weight gradients as large products after it. Variable lengths run
-sequences sorted by length on a shrinking batch prefix instead of under masks. Double backward is
-refused with an error that names backend='reference'.
+executable spec, which stays plain autograd-through-ops). Here one `fastrnn::<cell>` op per layer
+and direction (fastrnn.ops) runs the time loop with autograd off, a few in-place ops per step into
+buffers made before the loop, and a hand-derived backward: gate gradients scaled in one loop from
+local factors computed for all steps at once, weight gradients as large products after it. Variable
+lengths run sequences sorted by length on a shrinking batch prefix instead of under masks. A second
+derivative raises with an error that names backend='reference'.
 
-Layout: layout.py (run order of variable lengths, per-step views), function.py (autograd glue,
-dtypes, double backward), grads.py (shared backward plumbing), lstm.py / gru.py / rnn.py.
+Layout: layout.py (run order of variable lengths, per-step views), function.py (the op kernels:
+dtypes, the reserve, run order in and out), grads.py (weight gradients), lstm.py / gru.py / rnn.py.
 """
 
 from fastrnn.cpu.function import DOUBLE_BACKWARD_ERROR
