@@ -58,6 +58,11 @@ def _projection_bias(mode, b_ih, b_hh):
 
 def _run_direction(impl, mode, layer_input, states, weight, lengths, reverse):
     """One layer in one direction: (T, B, X) input -> output (T, B, H_out), final states list."""
+    if torch.onnx.is_in_onnx_export():
+        # ONNX's own LSTM/GRU/RNN take the projection weights themselves (fastrnn.ops.onnx).
+        from fastrnn.ops import onnx
+
+        return onnx.run_direction(mode, layer_input, states, weight, lengths, reverse)
     w_ih, w_hh, b_ih, b_hh, w_hr = weight
     gx = F.linear(layer_input, w_ih, _projection_bias(mode, b_ih, b_hh))
     if mode == "LSTM":

@@ -29,7 +29,7 @@ unroll T launches).
 
 import torch
 
-from fastrnn.ops import autograd, batching, cells, library  # noqa: F401  (registers the ops)
+from fastrnn.ops import autograd, batching, cells, library, onnx  # noqa: F401  (registers the ops)
 from fastrnn.ops.autograd import forward_ad_active
 
 __all__ = ["recurrence", "implementation"]
