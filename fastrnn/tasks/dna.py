@@ -162,12 +162,16 @@ class DNA(Task):
         per_class = max(config["n_plot"] // len(present), 1)
         groups = [torch.nonzero(labels == c).flatten().tolist()[:per_class] for c in present]
         rows = [i for turn in zip(*groups) for i in turn] if len(groups) > 1 else groups[0]
-        weights = model.attention(data.val.collate(rows).to(ctx.device).inputs).cpu().numpy()
+        batch = data.val.collate(rows)
+        weights = model.attention(batch.to(ctx.device).inputs).cpu().numpy()
+        codes = batch.inputs[0] if isinstance(batch.inputs, tuple) else batch.inputs
+        bases = [nucleotides.decode(row) for row in codes.cpu()]
         first = data.extra["val_first"]
         starts = first[rows].tolist() if first is not None else [-1] * len(rows)
         names = [data.extra["classes"][k] for k in labels[rows].tolist()]
         motif = len(config["motif"]) if first is not None else 0
-        return [plots.attention_map(weights, starts, motif, names, ctx.out / "dna_attention.png")]
+        return [plots.attention_map(weights, starts, motif, names, ctx.out / "dna_attention.png",
+                                    sequences=bases)]
 
     def states(self, model, data, ctx):
         inputs = data.val.collate([0]).inputs

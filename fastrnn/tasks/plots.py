@@ -88,7 +88,8 @@ def attention_map(weights, motif_starts, motif_length, labels, path, sequences=N
     axis.tick_params(axis="x", which="minor", length=2)
     axis.set_yticks(range(count), [_class_name(label) for label in labels])
     axis.set(xlabel="position (0 = first base)",
-             title="dna: attention weight per position (red box: planted motif)")
+             title="dna: attention weight per position"
+                   + (" (red box: planted motif)" if motif_length else ""))
     figure.colorbar(image, ax=axis, fraction=0.03, label="attention weight")
     return _save(figure, path)
 

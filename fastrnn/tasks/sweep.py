@@ -67,7 +67,8 @@ def run_sweep(task_name, axes, *, out=None, log=print, **fixed):
         out = Path(out)
         (out / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
         (out / "sweep.md").write_text(table(result) + "\n")
-        plots.sweep_results(rows, task.metric, out / "sweep.png")
+        plots.sweep_results(rows, task.metric, out / "sweep.png",
+                            higher_is_better=task.higher_is_better)
     return result
 
 
