@@ -21,7 +21,8 @@ from torch._dynamo.testing import CompileCounterWithBackend
 from fastrnn.testing import assert_all_close
 
 # One configuration per style keeps the suite fast; together they cover every cell.
-CASES = {"dense": ("LSTM", {"num_layers": 2, "bidirectional": True, "proj_size": 2}),
+# Stacked layers: test_one_op_per_layer_direction_and_no_recompile_for_new_sizes.
+CASES = {"dense": ("LSTM", {"bidirectional": True, "proj_size": 2}),
          "packed": ("GRU", {"bidirectional": True}),
          "lengths": ("RNN", {"nonlinearity": "relu"})}
 
