@@ -73,6 +73,9 @@ def test_unknown_names_are_refused_everywhere(monkeypatch):
 
 
 def test_explicit_triton_without_interpreter_on_cpu_says_why(monkeypatch):
+    # Import the kernels first: an import under the patch would bind the patched function into
+    # fastrnn.kernels.launch for every later test.
+    pytest.importorskip("fastrnn.kernels")
     monkeypatch.setattr(backends, "triton_interpreter_enabled", lambda: False)
     with pytest.raises(BackendUnavailableError) as info:
         resolve_backend("triton", CPU_SPEC)
