@@ -27,9 +27,9 @@ Seeing which implementation ran:
 """
 
 import contextlib
+import contextvars
 import logging
 import os
-import contextvars
 from collections.abc import Iterator
 from dataclasses import dataclass
 

@@ -27,10 +27,10 @@ which still exercises its loop, its exchange through global memory and its barri
 """
 
 import contextlib
+import contextvars
 import dataclasses
 import functools
 import os
-import contextvars
 from dataclasses import dataclass
 
 import torch
