@@ -236,7 +236,8 @@ def recurrent_stack(mode: str, input: Tensor, states: Sequence[Tensor] | None,
         validation.check_same_dtype_and_device(input, states, [w for wt in weights for w in wt])
     name, _ = resolve_backend(backend, recurrence_spec(mode, input, weights))
     with torch.autocast(input.device.type, enabled=False) if autocast else contextlib.nullcontext():
-        if name == "torch":
+        # Exported to ONNX, every backend is ONNX's own operator (fastrnn.ops.onnx).
+        if name == "torch" and not torch.onnx.is_in_onnx_export():
             return native.recurrent_stack(mode, input, states, weights, bidirectional, dropout,
                                           training, lengths)
         if lengths is not None:

@@ -7,7 +7,7 @@ Skipped when onnx, onnxscript or onnxruntime is missing (the `test` and `dev` ex
 
 import pytest
 import torch
-from op_helpers import Functional, flatten, module
+from op_helpers import ALL_BACKENDS, Functional, backend_params, flatten, module
 from torch.export import Dim
 
 from fastrnn.ops import onnx as fastrnn_onnx
@@ -47,6 +47,17 @@ def test_modules_run_in_onnxruntime_at_other_sizes(kind, kwargs, nodes, tmp_path
         x = torch.randn(steps, batch, 3)
         expected = dict(enumerate(t.detach() for t in flatten(model(x))))
         assert_all_close(dict(enumerate(_run(session, x))), expected)
+
+
+@pytest.mark.parametrize("backend", backend_params(ALL_BACKENDS))
+def test_every_backend_exports_onnx_operators(backend, tmp_path):
+    """The ONNX graph does not depend on the backend (torch's own ops included)."""
+    model = module("RNN", backend)
+    session, ops = _export(model, (torch.randn(4, 3, 3),), ({0: STEPS, 1: BATCH},), tmp_path)
+    assert ops.count("RNN") == 1
+    x = torch.randn(6, 2, 3)
+    expected = dict(enumerate(t.detach() for t in flatten(model(x))))
+    assert_all_close(dict(enumerate(_run(session, x))), expected)
 
 
 def test_lengths_become_sequence_lens(tmp_path):
