@@ -126,7 +126,9 @@ def _gru_cell_bwd(
     b_dgr = tl.where(m_live, b_dgn * b_ghn * b_r * (1.0 - b_r), 0.0)
     b_dgz = tl.where(m_live, b_dh * (b_hprev - b_n) * b_z * (1.0 - b_z), 0.0)
     b_dgn = tl.where(m_live, b_dgn, 0.0)
-    b_dghn = b_dgn * b_r
+    # Masked after the product: outside the sequence r comes from a discarded step and may be
+    # NaN (an Inf in a finished state), and 0 * NaN would reach dW_hh.
+    b_dghn = tl.where(m_live, b_dgn * b_r, 0.0)
     o_g = t.to(tl.int64) * B * 3 * H + i_b[:, None] * (3 * H) + i_h[None, :]
     dtype = dgx_ptr.dtype.element_ty
     tl.store(dgx_ptr + o_g, b_dgr.to(dtype), mask=m_bh)
