@@ -61,3 +61,20 @@ def test_nonfinite_values_match_torch_nn(backend, form, kind, case):
     with kernel_form(form):
         verdict = run_call(_call(kind, backend, case))
     assert verdict.category == "same", verdict.detail
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("backend, form", _params())
+def test_inf_in_a_finished_state_stays_out_of_weight_gradients(backend, form, kind):
+    """A sequence that ends early with an Inf in its state: the padded steps after it compute
+    from that state (and discard the result), and 0 * NaN there reached dW_hh on triton's GRU
+    (found by the fuzzer: seed 334)."""
+    call = {"kind": kind, "backend": backend, "dtype": "float32",
+            "ctor": {"input_size": 2, "hidden_size": 3, "num_layers": 1, "bias": False,
+                     "batch_first": True, "bidirectional": False},
+            "T": 2, "B": 3, "style": "packed", "lengths": [2, 1, 1], "enforce_sorted": True,
+            "hx": "given", "input_grad": True, "hx_grad": True, "seed": 334,
+            "mutations": [("hx_special", (1706, math.inf, 0))]}
+    with kernel_form(form):
+        verdict = run_call(call)
+    assert verdict.category == "same", verdict.detail
