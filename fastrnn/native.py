@@ -57,6 +57,21 @@ def recurrent_stack(mode, input, states, weights, bidirectional, dropout, traini
     flat = [w for weight in weights for w in weight if w is not None]
     has_biases = weights[0][2] is not None
     num_layers = len(weights) // (2 if bidirectional else 1)
+    if torch.compiler.is_compiling():
+        # Traced, torch's ops would unroll T steps and pack_padded_sequence would read the
+        # lengths on the host: the stack runs as one op instead (fastrnn.ops.native_op).
+        from fastrnn.ops import native_op
+
+        return native_op.recurrent_stack(mode, input, states, flat, has_biases, num_layers,
+                                         dropout, training, bidirectional, lengths)
+    return run_flat(mode, input, states, flat, has_biases, num_layers, dropout, training,
+                    bidirectional, lengths)
+
+
+def run_flat(mode, input, states, flat, has_biases, num_layers, dropout, training, bidirectional,
+             lengths):
+    """recurrent_stack on torch's flat weight list (every present weight, layer-major, in the
+    (w_ih, w_hh, b_ih, b_hh, w_hr) order of each layer-direction)."""
     args = (has_biases, num_layers, dropout, training, bidirectional)
     shapes_only = not torch.compiler.is_compiling() and not validation.values_readable(input)
     if lengths is None or input.shape[1] == 0 or shapes_only:

@@ -1,5 +1,7 @@
 """torch.compile(fullgraph=True) on every backend with dense, packed and `lengths=` input.
 
+backend='torch' (torch's own ops eagerly) runs traced as one fastrnn::torch_rnn op per stack.
+
 The compiled call's outputs and every gradient equal the eager call's (aot_eager: AOTAutograd
 traces the backward op too); the graph holds one fastrnn op per layer-direction whatever T is, and
 with dynamic=True a new T or B does not recompile.
@@ -8,7 +10,7 @@ with dynamic=True a new T or B does not recompile.
 import pytest
 import torch
 from op_helpers import (
-    OP_BACKENDS,
+    ALL_BACKENDS,
     Functional,
     backend_params,
     forward_backward,
@@ -35,7 +37,7 @@ def _model(style, backend):
 
 @pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 @pytest.mark.parametrize("style", list(CASES))
-@pytest.mark.parametrize("backend", backend_params())
+@pytest.mark.parametrize("backend", backend_params(ALL_BACKENDS))
 def test_fullgraph_matches_eager(backend, style):
     torch._dynamo.reset()
     model, parameters = _model(style, backend)
@@ -44,21 +46,6 @@ def test_fullgraph_matches_eager(backend, style):
     expected = forward_backward(model, model_input(style, x), x, parameters)
     actual = forward_backward(compiled, model_input(style, x), x, parameters)
     assert_all_close(actual, expected)
-
-
-def test_torch_backend_dense_fullgraph_and_packed_with_a_graph_break():
-    """backend='torch' is torch's own ops: a dense call compiles whole; with variable lengths its
-    pack_padded_sequence reads the lengths on the host, so the call compiles with a graph break."""
-    torch._dynamo.reset()
-    model, parameters = _model("dense", "torch")
-    x = leaf()
-    compiled = torch.compile(model, fullgraph=True, backend="eager")
-    expected = forward_backward(model, model_input("dense", x), x, parameters)
-    assert_all_close(forward_backward(compiled, model_input("dense", x), x, parameters), expected)
-    model, parameters = _model("lengths", "torch")
-    compiled = torch.compile(model, backend="eager")
-    expected = forward_backward(model, model_input("lengths", x), x, parameters)
-    assert_all_close(forward_backward(compiled, model_input("lengths", x), x, parameters), expected)
 
 
 def _forward_op_calls(graph_module):
@@ -70,10 +57,11 @@ def _forward_op_calls(graph_module):
             and "backward" not in str(n.target)]
 
 
-@pytest.mark.parametrize("backend", backend_params(OP_BACKENDS))
+@pytest.mark.parametrize("backend", backend_params(ALL_BACKENDS))
 def test_one_op_per_layer_direction_and_no_recompile_for_new_sizes(backend):
     """dynamic=True: one compile serves (T, B) = (4, 2) and (7, 5); Dynamo's graph has L*D op calls,
-    not T unrolled steps (the reference included: traced, it runs as the op). The sizes differ from
+    not T unrolled steps (the reference included: traced, it runs as the op; backend='torch' is
+    one fastrnn::torch_rnn op for the whole stack). The sizes differ from
     the input size 3: Dynamo gives equal sizes one symbol, and input_size's check would pin it."""
     torch._dynamo.reset()
     graphs = []
@@ -89,4 +77,4 @@ def test_one_op_per_layer_direction_and_no_recompile_for_new_sizes(backend):
         x = torch.randn(steps, batch, 3)
         assert torch.equal(compiled(x)[0], model(x)[0])
     assert counter.frame_count == 1
-    assert len(_forward_op_calls(graphs[0])) == 4
+    assert len(_forward_op_calls(graphs[0])) == (1 if backend == "torch" else 4)

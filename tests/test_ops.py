@@ -9,7 +9,8 @@ import pytest
 import torch
 from op_helpers import backend_params
 
-from fastrnn import ops, reference
+import fastrnn
+from fastrnn import native, ops, reference
 from fastrnn.testing import assert_all_close, recurrence_inputs
 
 
@@ -123,3 +124,30 @@ def test_unknown_backend_and_nonlinearity():
         torch.ops.fastrnn.rnn.default(i["gx"], i["h0"], i["w_hh"], None, False, "tanh", "torch")
     with pytest.raises(ValueError, match="Unknown nonlinearity 'gelu'"):
         ops.recurrence("cpu", "rnn", i["gx"], i["h0"], None, i["w_hh"], nonlinearity="gelu")
+
+
+def _torch_rnn_args(seed):
+    """fastrnn::torch_rnn's arguments for a 2-layer LSTM with dropout 0.5 in training, lengths."""
+    model = fastrnn.LSTM(3, 4, 2, dropout=0.5)
+    flat = [p.detach().clone().requires_grad_() for p in model.parameters()]
+    x = torch.randn(5, 3, 3, requires_grad=True)
+    states = [torch.zeros(2, 3, 4), torch.zeros(2, 3, 4)]
+    return ("LSTM", x, states, flat, True, 2, False, 0.5, True, torch.tensor([5, 2, 4]), seed)
+
+
+def test_torch_backend_op_repeats_dropout_masks_in_its_backward():
+    """backend='torch' traced is fastrnn::torch_rnn: it passes opcheck, and its backward (a
+    recompute) draws the forward's dropout masks from the call's seed: its gradients are those of
+    the eager call under the same seed."""
+    args = _torch_rnn_args(torch.tensor(1234))
+    assert set(torch.library.opcheck(torch.ops.fastrnn.torch_rnn.default, args).values()) == {
+        "SUCCESS"}
+    output, finals = torch.ops.fastrnn.torch_rnn(*args)
+    actual = _results([output, *finals], {"x": args[1], **dict(enumerate(args[3]))})
+    mode, x, states, flat, *options, lengths, _ = args
+    with torch.random.fork_rng():
+        torch.manual_seed(1234)
+        output, finals = native.run_flat(mode, x, states, flat, options[0], options[1], options[3],
+                                         options[4], options[2], lengths)
+    expected = _results([output, *finals], {"x": x, **dict(enumerate(flat))})
+    assert_all_close(actual, expected)

@@ -5,7 +5,8 @@ Dimensions: T time, B batch, H hidden (cell) size, P projection size, H_out = P 
 G gates (LSTM 4, GRU 3, RNN 1).
 
 What the ops give (layout: cells.py schemas, library.py definitions and fake implementations,
-autograd.py, batching.py vmap rules, reference_kernels.py, onnx.py the ONNX translation):
+autograd.py, batching.py vmap rules, reference_kernels.py, native_op.py the torch backend traced,
+onnx.py the ONNX translation):
     torch.compile  Dynamo sees one op per layer-direction: compile time does not grow with T and a
                    new T or B does not recompile (dynamic shapes come from the fake implementation).
     torch.export   the same nodes, exportable with dynamic T and B; an exported program runs the
@@ -20,6 +21,8 @@ Which backend runs as an op: 'cpu' and 'triton' always (their kernels are only r
 the op). 'reference' only while torch.compile or torch.export traces: eagerly it stays plain
 autograd-through-ops (the executable spec, differentiable twice); traced, its op runs the same loop
 and its backward op recomputes and differentiates it, so a compiled graph does not unroll T steps.
+'torch' (torch's own _VF ops) runs eagerly as itself and, traced, as one `fastrnn::torch_rnn` op
+for the whole stack (native_op.py).
 The Triton kernels are a custom op with a fake implementation, not a `torch.library.triton_op`:
 their host side picks a kernel form per device at run time, retries the next form when one cannot
 compile or launch, launches cooperative grids, and the stepwise form launches once per step from a
@@ -29,7 +32,14 @@ unroll T launches).
 
 import torch
 
-from fastrnn.ops import autograd, batching, cells, library, onnx  # noqa: F401  (registers the ops)
+from fastrnn.ops import (  # noqa: F401  (registers the ops)
+    autograd,
+    batching,
+    cells,
+    library,
+    native_op,
+    onnx,
+)
 from fastrnn.ops.autograd import forward_ad_active
 
 __all__ = ["recurrence", "implementation"]
