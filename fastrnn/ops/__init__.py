@@ -39,20 +39,11 @@ from fastrnn.ops import (  # noqa: F401  (registers the ops)
     library,
     native_op,
     onnx,
+    reference_kernels,
 )
 from fastrnn.ops.autograd import forward_ad_active
 
 __all__ = ["recurrence", "implementation"]
-
-
-def _reference(cell, gx, h0, c0, w_hh, w_hr, b_hh, lengths, reverse, nonlinearity):
-    from fastrnn import reference
-
-    if cell == "lstm":
-        return reference.lstm_recurrence(gx, h0, c0, w_hh, w_hr, lengths, reverse)
-    if cell == "gru":
-        return reference.gru_recurrence(gx, h0, w_hh, b_hh, lengths, reverse)
-    return reference.rnn_recurrence(gx, h0, w_hh, nonlinearity, lengths, reverse)
 
 
 def recurrence(backend, cell, gx, h0, c0, w_hh, w_hr=None, b_hh=None, lengths=None,
@@ -72,14 +63,14 @@ def recurrence(backend, cell, gx, h0, c0, w_hh, w_hr=None, b_hh=None, lengths=No
     """
     if cell == "rnn" and nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
-    if forward_ad_active():
-        # The ops have no forward-mode formula; the reference's plain ops do.
-        return _reference(cell, gx, h0, c0, w_hh, w_hr, b_hh, lengths, reverse, nonlinearity)
     tensors = (gx, h0, c0, w_hh, w_hr, b_hh)
     store = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
     call = cells.Call(cell=cell, backend=backend, gx=gx, h0=h0, c0=c0, w_hh=w_hh, w_hr=w_hr,
                       b_hh=b_hh, lengths=lengths, reverse=bool(reverse), nonlinearity=nonlinearity,
                       store=store)
+    if forward_ad_active():
+        # The ops have no forward-mode formula; the reference's plain ops do.
+        return reference_kernels.run(call)
     outputs = autograd.FUNCTIONS[cell].apply(*cells.args_from_call(call))
     return cells.public_outputs(cell, outputs)
 

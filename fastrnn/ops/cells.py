@@ -17,7 +17,7 @@ needed) they are empty, so an inference graph carries none. A fixed count per ce
 keeps the op's outputs plain tensors for export and ONNX.
 """
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -90,9 +90,6 @@ class Call:
         """The call's tensor fields by name (None for absent ones)."""
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if f.name in ("gx", "h0", "c0", "w_hh", "w_hr", "b_hh", "lengths")}
-
-    def with_tensors(self, **tensors):
-        return replace(self, **tensors)
 
 
 def call_from_args(cell, args):

@@ -28,10 +28,15 @@ def _run(call, gx, h0, c0, w_hh, w_hr, b_hh):
     return reference.rnn_recurrence(gx, h0, w_hh, call.nonlinearity, call.lengths, call.reverse)
 
 
+def run(call):
+    """The reference recurrence on `call`'s tensors as plain (differentiable) ops."""
+    return _run(call, call.gx, call.h0, call.c0, call.w_hh, call.w_hr, call.b_hh)
+
+
 def op_forward(call):
     """(output (T, B, H_out), h_n, c_n or None, no reserves)."""
     with torch.no_grad():
-        result = _run(call, call.gx, call.h0, call.c0, call.w_hh, call.w_hr, call.b_hh)
+        result = run(call)
     # Fresh tensors: an op's outputs may not alias its inputs or each other.
     output, h_n, *c_n = (t.clone() for t in result)
     return output, h_n, c_n[0] if c_n else None, ()
