@@ -196,6 +196,15 @@ def _default_states(mode, input, weights, num_directions):
     return [zeros(count, batch, h_width)]
 
 
+# torch.jit.trace would record the reference's time loop for one sequence length (the trace then
+# fails or is wrong at another T), or the ops of the other backends, which TorchScript cannot run.
+_TRACE_REFUSAL = (
+    "torch.jit.trace cannot record fastrnn's {backend!r} backend correctly for every sequence "
+    "length. Use torch.export.export(model, args, dynamic_shapes=...) or torch.compile(model); "
+    "backend='torch' traces torch's own RNN ops, and fastrnn.convert(model, to='torch') gives "
+    "torch.nn layers with the same weights.")
+
+
 def recurrent_stack(mode: str, input: Tensor, states: Sequence[Tensor] | None,
                     weights: Sequence[LayerWeights] | None, *, bidirectional: bool = False,
                     dropout: float = 0.0, training: bool = False,
@@ -235,6 +244,8 @@ def recurrent_stack(mode: str, input: Tensor, states: Sequence[Tensor] | None,
     if not autocast:
         validation.check_same_dtype_and_device(input, states, [w for wt in weights for w in wt])
     name, _ = resolve_backend(backend, recurrence_spec(mode, input, weights))
+    if name != "torch" and torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export():
+        raise RuntimeError(_TRACE_REFUSAL.format(backend=name))
     with torch.autocast(input.device.type, enabled=False) if autocast else contextlib.nullcontext():
         # Exported to ONNX, every backend is ONNX's own operator (fastrnn.ops.onnx).
         if name == "torch" and not torch.onnx.is_in_onnx_export():

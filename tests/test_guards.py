@@ -63,3 +63,23 @@ def test_jit_script_names_compile_and_export(kind):
         with pytest.raises(RuntimeError, match=rf"fastrnn\.{kind} cannot be compiled with "
                                                r"torch\.jit\.script.*torch\.compile.*torch\.export"):
             torch.jit.script(model)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell"])
+def test_jit_trace_refuses_clearly_where_it_would_bake_in_a_length(kind, backend):
+    layer = getattr(fastrnn, kind)(3, 4, backend=backend)
+    x = torch.randn(5, 2, 3) if not kind.endswith("Cell") else torch.randn(2, 3)
+    with pytest.raises(RuntimeError, match=r"torch\.jit\.trace cannot record fastrnn's .* "
+                                           r"torch\.export\.export.*torch\.compile"):
+        torch.jit.trace(layer, (x,))
+
+
+def test_jit_trace_of_the_torch_backend_is_right_at_other_lengths():
+    torch.manual_seed(0)
+    lstm = fastrnn.LSTM(3, 4, num_layers=2, backend="torch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's own notes
+        traced = torch.jit.trace(lstm, (torch.randn(5, 2, 3),))
+    x = torch.randn(9, 3, 3)
+    torch.testing.assert_close(traced(x)[0], lstm(x)[0])
