@@ -486,6 +486,8 @@ class RNN(RNNBase):
     def forward(self, input: PackedSequence,
                 hx: Tensor | None = None) -> tuple[PackedSequence, Tensor]: ...
 
+    # Written out in each class, not inherited from a shared base: Python's argument errors name
+    # the function's qualname, which must read `GRU.forward()` / `RNN.forward()` as in torch.nn.
     def forward(self, input: Tensor | PackedSequence,
                 hx: Tensor | None = None) -> tuple[Tensor | PackedSequence, Tensor]:
         return self._forward(input, hx)
@@ -520,6 +522,8 @@ class GRU(RNNBase):
     def forward(self, input: PackedSequence,
                 hx: Tensor | None = None) -> tuple[PackedSequence, Tensor]: ...
 
+    # Written out in each class, not inherited from a shared base: Python's argument errors name
+    # the function's qualname, which must read `GRU.forward()` / `RNN.forward()` as in torch.nn.
     def forward(self, input: Tensor | PackedSequence,
                 hx: Tensor | None = None) -> tuple[Tensor | PackedSequence, Tensor]:
         return self._forward(input, hx)

@@ -48,20 +48,22 @@ def backward(problem, saved, dout, dh_n, dc_n):
     else:
         # torch's threshold_backward: 0 where the output is <= 0, else 1, so a NaN output
         # (NaN <= 0 is false) passes its gradient as in torch.nn.
-        dgates = (out <= 0).logical_not_().to(out.dtype)
+        alive = (out <= 0).logical_not_()
+        dgates = alive.to(out.dtype)
     layout.zero_padding(dgates)
     dh = dh_n + layout.last_steps(dout)  # dh of the step being processed
     zeros, zero = dh.new_zeros(dh.shape), dh.new_zeros(())
     for segment in reversed(layout.segments):
         dh_n_ = dh[: segment[2]]
         dgs, dprevs = layout.steps_of(dgates, segment), layout.previous_steps(dout, segment, zeros)
+        alives = None if tanh else layout.steps_of(alive, segment)
         for k in range(len(dgs) - 1, -1, -1):
             if tanh:
                 dgs[k].mul_(dh_n_)
             else:
                 # A select, not a product: a dead unit's gradient is 0 even where dh is NaN or
                 # Inf (torch's threshold_backward), where 0 * NaN would be NaN.
-                torch.where(dgs[k] != 0, dh_n_, zero, out=dgs[k])
+                torch.where(alives[k], dh_n_, zero, out=dgs[k])
             torch.addmm(dprevs[k], dgs[k], p.w_hh, out=dh_n_)
     return dgates, dh, None, weight_grad(layout.pairs(dgates, out, p.h0)), None, None
 
