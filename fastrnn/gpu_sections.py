@@ -154,10 +154,11 @@ def parse_pytest(text):
 
 def run_tests(ctx, box):
     log = LogFile(ctx.out / "tests.log")
-    workers = min(8, os.cpu_count() or 1)
+    # Compiles are CPU-bound and the GPU time-slices between processes: one worker per core, to 12.
+    workers = min(12, os.cpu_count() or 1)
     argv = pytest_argv(ctx.python, per_test_timeout(box), workers, have_module("xdist"),
                        have_module("pytest_timeout"))
-    outcome = ctx.run(argv, box, logs=[log])
+    outcome = ctx.run(argv, box, logs=[log], env={**ctx.env, "FASTRNN_FAILURES_NOW": "1"})
     totals, failures = parse_pytest(outcome.tail)
     result = SectionResult("tests", outcome.status, outcome.seconds, box)
     if outcome.returncode == 5:

@@ -1,6 +1,8 @@
 """Shared test configuration: the backend fixture, a deterministic hypothesis profile, seeding."""
 
 import functools
+import os
+import sys
 
 import pytest
 import torch
@@ -39,6 +41,16 @@ def pytest_collection_modifyitems(config, items):
         on_triton = callspec is not None and callspec.params.get("backend") == "triton"
         if on_triton or item.get_closest_marker("triton") is not None:
             item.add_marker(skip)
+
+
+def pytest_runtest_logreport(report):
+    """With FASTRNN_FAILURES_NOW=1 (set by `fastrnn gpu-run`), a failure's report is printed the
+    moment it arrives: a run cut at its time box keeps the tracebacks that -rfE would only print at
+    the end (with pytest-xdist this runs in the controller, so the log gets each one once)."""
+    if report.failed and os.environ.get("FASTRNN_FAILURES_NOW") == "1":
+        sys.stdout.write(f"\n!!!!! FAILED {report.nodeid} ({report.when})\n"
+                         f"{report.longreprtext[-8000:]}\n!!!!! end of {report.nodeid}\n")
+        sys.stdout.flush()
 
 
 @pytest.fixture(autouse=True)
