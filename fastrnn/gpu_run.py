@@ -21,6 +21,7 @@ when every section passed.
 sessions (tests/test_gpu_run.py runs it).
 """
 
+import functools
 import re
 import shutil
 import signal
@@ -152,9 +153,27 @@ def draw_headline(ctx, budget):
     return None if outcome.status == "passed" else f"headline.png: plot {outcome.status}"
 
 
+def sections_budget(total, names, elapsed=0.0):
+    """The Budget of a run of sections `names`: only they share it, in proportion to SHARES (a
+    section left out is owed nothing)."""
+    chosen = {name: share for name, share in SHARES.items() if name in names}
+    return Budget(total, {name: share / sum(chosen.values()) for name, share in chosen.items()},
+                  elapsed=elapsed)
+
+
+@functools.cache
+def _own_environment():
+    """This process's environment block, for a summary no section's JSON gave one to (a run of
+    --sections without doctor or headline)."""
+    from fastrnn import environment
+
+    return environment.collect()
+
+
 def write_summary(ctx, budget, sections, notes=()):
     headline = _json(ctx.out / "headline.json")
-    env = (headline or {}).get("env") or (_json(ctx.out / "doctor.json") or {}).get("env")
+    env = ((headline or {}).get("env") or (_json(ctx.out / "doctor.json") or {}).get("env")
+           or _own_environment())
     files = sorted((p.name, p.stat().st_size) for p in ctx.out.iterdir() if p.is_file())
     info = {"dry_run": ctx.dry_run, "budget": budget.total, "elapsed": budget.elapsed(),
             "env": env, "notes": list(notes)}
@@ -171,9 +190,7 @@ def _exit_on_sigterm(signum, frame):
 def run(args):
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     total = args.budget or (DRY_BUDGET if args.dry_run else GPU_BUDGET)
-    # Only the sections asked for share the budget (a section left out is owed nothing).
-    chosen = {name: share for name, share in SHARES.items() if name in args.sections}
-    budget = Budget(total, chosen, elapsed=process_age())
+    budget = sections_budget(total, args.sections, elapsed=process_age())
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     for name in (*FILES, *(f + ".tmp" for f in FILES)):  # a rerun must not resume old files

@@ -121,6 +121,18 @@ def test_budget_boxes_cascade_and_never_exceed_what_is_left():
     assert late.reserve == 25.0 and Budget(60.0, gpu_run.SHARES).reserve == 3.0
 
 
+def test_chosen_sections_share_the_whole_budget():
+    """--sections tests sanitizer: the sections left out are owed nothing, so tests gets its
+    proportion of everything usable (not 24% with doctor's, headline's and grid's shares idle)."""
+    budget = gpu_run.sections_budget(100.0, ["sanitizer", "tests"])
+    assert list(budget.shares) == ["tests", "sanitizer"]  # priority order, whatever was typed
+    assert sum(budget.shares.values()) == pytest.approx(1.0)
+    share = gpu_run.SHARES["tests"] / (gpu_run.SHARES["tests"] + gpu_run.SHARES["sanitizer"])
+    assert budget.box("tests") == pytest.approx(share * budget.remaining(), rel=1e-3)
+    assert gpu_run.sections_budget(100.0, ["tests"]).box("tests") == pytest.approx(
+        gpu_run.sections_budget(100.0, ["tests"]).remaining(), rel=1e-3)
+
+
 def test_pytest_arguments_follow_the_installed_plugins():
     full = gpu_sections.pytest_argv("python3", 90, 8, xdist=True, timeout_plugin=True)
     assert full[:5] == ["python3", "-m", "pytest", "-m", "gpu"] and full[-1] == "tests/"
