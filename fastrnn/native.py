@@ -57,11 +57,12 @@ def recurrent_stack(mode, input, states, weights, bidirectional, dropout, traini
     flat = [w for weight in weights for w in weight if w is not None]
     has_biases = weights[0][2] is not None
     num_layers = len(weights) // (2 if bidirectional else 1)
-    if torch.compiler.is_compiling():
-        # Traced, torch's ops would unroll T steps and pack_padded_sequence would read the
-        # lengths on the host: the stack runs as one op instead (fastrnn.ops.native_op).
-        from fastrnn.ops import native_op
+    from fastrnn.ops import native_op
 
+    if torch.compiler.is_compiling() or native_op.vmap_active():
+        # Traced, torch's ops would unroll T steps and pack_padded_sequence would read the
+        # lengths on the host; under vmap they have no batching rule. The stack runs as one op
+        # instead (fastrnn.ops.native_op), which has its own vmap rule.
         return native_op.recurrent_stack(mode, input, states, flat, has_biases, num_layers,
                                          dropout, training, bidirectional, lengths)
     return run_flat(mode, input, states, flat, has_biases, num_layers, dropout, training,

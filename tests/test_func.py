@@ -8,9 +8,10 @@ reference's ops. A second derivative through cpu or triton raises with the backe
 
 import pytest
 import torch
-from op_helpers import Functional, backend_params, module
+from op_helpers import ALL_BACKENDS, Functional, backend_params, module
 from torch.func import functional_call, grad, jacfwd, jacrev, vjp, vmap
 
+import fastrnn
 from fastrnn.testing import assert_all_close
 
 LENGTHS = torch.tensor([4, 2])
@@ -44,7 +45,7 @@ def _flat(result):
 
 
 @pytest.mark.parametrize("transform", list(TRANSFORMS))
-@pytest.mark.parametrize("backend", backend_params())
+@pytest.mark.parametrize("backend", backend_params(ALL_BACKENDS))
 def test_transform_matches_the_reference(backend, transform):
     x = _x(4, 2, 3)
     expected = TRANSFORMS[transform](module("GRU", "reference"), x)
@@ -52,7 +53,7 @@ def test_transform_matches_the_reference(backend, transform):
     assert_all_close(_flat(actual), _flat(expected))
 
 
-@pytest.mark.parametrize("backend", backend_params())
+@pytest.mark.parametrize("backend", backend_params(ALL_BACKENDS))
 def test_vmap_of_lstm_with_projection_and_batched_weights(backend):
     """Vmapped weights (an ensemble through functional_call) run once per instance."""
     models = [module("LSTM", backend, proj_size=2) for _ in range(2)]
@@ -80,3 +81,46 @@ def test_second_derivative(backend):
     with pytest.raises(RuntimeError, match=f"double backward is not supported by the {backend} "
                                            f"backend; use backend='reference'"):
         twice()
+
+
+# The torch backend under vmap: torch's RNN ops have no batching rule, so the stack runs as the
+# fastrnn::torch_rnn op, whose rule folds the instances into the batch (or loops over vmapped
+# weights), through an autograd.Function so gradients around the vmap work too.
+VMAP_OF_TORCH = {
+    "vmap_state": lambda m, x, h: vmap(lambda h: _last(m(x, h)), in_dims=1)(h),
+    "grad_of_vmap": lambda m, x, h: grad(
+        lambda x: vmap(lambda x: m(x)[0], in_dims=1)(x).square().sum())(x.unsqueeze(1).expand(
+            -1, 2, -1, -1) * torch.tensor([1.0, -0.5]).view(1, 2, 1, 1)),
+    # Summed to H rows: torch's oneDNN LSTM backward costs ~0.2 s a call on CPU at any size, and
+    # jacrev's vmapped backward runs once per row and instance.
+    "jacrev_of_vmap": lambda m, x, h: jacrev(
+        lambda x: vmap(lambda x: _last(m(x)))(x).sum((0, 1, 2)))(torch.stack([x, 2 * x])),
+    "vmap_of_vmap": lambda m, x, h: vmap(vmap(lambda x: m(x)[0]))(
+        torch.stack([torch.stack([x, -x]), torch.stack([2 * x, x / 2])])),
+    "grad_weights_of_vmap": lambda m, x, h: grad(lambda p: vmap(
+        lambda x: functional_call(m, p, (x,))[0])(torch.stack([x, -x])).square().sum())(
+        dict(m.named_parameters())),
+}
+
+
+def _last(result):
+    """The final hidden state of an LSTM/GRU/RNN call (h_n of LSTM's (h_n, c_n))."""
+    state = result[1]
+    return state[0] if isinstance(state, tuple) else state
+
+
+@pytest.mark.parametrize("transform", list(VMAP_OF_TORCH))
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_torch_backend_under_vmap_matches_the_reference(kind, transform):
+    """Two layers, bidirectional: the folded batch keeps each instance's sequences apart."""
+    def make(backend):
+        torch.manual_seed(0)
+        return getattr(fastrnn, kind)(3, 4, num_layers=2, bidirectional=True, backend=backend)
+
+    x = _x(5, 2, 3)
+    h = _x(4, 3, 2, 4)  # (L*D, V, B, H): vmapped along dim 1
+    if kind == "LSTM":
+        h = (h, h.flip(0))
+    expected = VMAP_OF_TORCH[transform](make("reference"), x, h)
+    actual = VMAP_OF_TORCH[transform](make("torch"), x, h)
+    assert_all_close(_flat(actual), _flat(expected))

@@ -101,12 +101,131 @@ def _autograd_backward(ctx, grad_output, grad_finals):
     count = ctx.counts[0]
     states, weights = rest[:count], rest[count:]
     if grad_output is None:
-        width = states[0].shape[-1] * (2 if ctx.options[2] else 1)  # options[2]: bidirectional
-        grad_output = input.new_zeros(*input.shape[:2], width)
+        grad_output = input.new_zeros(*input.shape[:2], _width(states, ctx.options))
     grad_finals = [torch.zeros_like(s) if g is None else g for g, s in zip(grad_finals, states)]
     grads = torch.ops.fastrnn.torch_rnn_backward(ctx.mode, input, states, weights, *ctx.options,
                                                  grad_output, grad_finals)
     return (None, grads[0], grads[1], grads[2], *(None,) * len(ctx.options))
+
+
+def _select(arg, dim, index):
+    """Instance `index` of a vmapped argument (a tensor, or a list of tensors with a list of dims)."""
+    if isinstance(arg, (list, tuple)):
+        return [_select(a, d, index) for a, d in zip(arg, dim or [None] * len(arg))]
+    return arg if dim is None else arg.select(dim, index)
+
+
+def _stacked(results):
+    """The per-instance results of an op with outputs (Tensor, Tensor[], ...) stacked along dim 0,
+    and their out_dims."""
+    outputs, dims = [], []
+    for parts in zip(*results):
+        if isinstance(parts[0], (list, tuple)):
+            outputs.append([torch.stack(p) for p in zip(*parts)])
+            dims.append([0] * len(parts[0]))
+        else:
+            outputs.append(torch.stack(parts))
+            dims.append(0)
+    return tuple(outputs), tuple(dims)
+
+
+def _loop_rule(op):
+    """vmap by running `op` once per instance: right for every argument that is vmapped."""
+
+    def rule(info, in_dims, *args):
+        return _stacked([op(*(_select(a, d, i) for a, d in zip(args, in_dims)))
+                         for i in range(info.batch_size)])
+
+    return rule
+
+
+def _fold(size, arg, dim, batch_dim):
+    """(..., B, ...) with the vmapped dimension `dim` (or None: broadcast) -> (..., V*B, ...)."""
+    if dim is None:
+        arg = arg.unsqueeze(batch_dim).expand(*arg.shape[:batch_dim], size, *arg.shape[batch_dim:])
+    else:
+        arg = arg.movedim(dim, batch_dim)
+    return arg.flatten(batch_dim, batch_dim + 1)
+
+
+class _TorchRNN(torch.autograd.Function):
+    """fastrnn::torch_rnn with its backward op, as an autograd.Function: what a call under vmap
+    runs, so that a gradient taken around the vmap (grad(vmap(f)), jacrev) differentiates it
+    (torch.func.grad refuses an op's own autograd wrapper, see fastrnn.ops.autograd). Its generated
+    vmap rule vmaps the forward and backward ops, whose own rules below batch them. The lists of
+    states and weights travel as separate arguments, which autograd.Function tracks."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(mode, count, flags, lengths, seed, input, *tensors):
+        output, finals = torch.ops.fastrnn.torch_rnn(mode, input, list(tensors[:count]),
+                                                     list(tensors[count:]), *flags, lengths, seed)
+        return (output, *finals)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        mode, count, flags, lengths, seed, input, *tensors = inputs
+        ctx.mode, ctx.count, ctx.options = mode, count, (*flags, lengths, seed)
+        ctx.save_for_backward(input, *tensors)
+
+    @staticmethod
+    def backward(ctx, grad_output, *grad_finals):
+        input, *tensors = ctx.saved_tensors
+        states, weights = tensors[: ctx.count], tensors[ctx.count :]
+        grad_finals = [torch.zeros_like(s) if g is None else g for g, s in zip(grad_finals, states)]
+        if grad_output is None:
+            grad_output = input.new_zeros(*input.shape[:2], _width(states, ctx.options))
+        grad_input, grad_states, grad_weights = torch.ops.fastrnn.torch_rnn_backward(
+            ctx.mode, input, states, weights, *ctx.options, grad_output, grad_finals)
+        return (None, None, None, None, None, grad_input, *grad_states, *grad_weights)
+
+
+def _width(states, options):
+    """The output's width: H_out, times 2 when bidirectional (options[2])."""
+    return states[0].shape[-1] * (2 if options[2] else 1)
+
+
+def _differentiable_call(mode, input, states, weights, has_biases, num_layers, bidirectional,
+                         dropout, train, lengths, seed):
+    """torch_rnn through _TorchRNN: (output, list of final states)."""
+    flags = (has_biases, num_layers, bidirectional, dropout, train)
+    output, *finals = _TorchRNN.apply(mode, len(states), flags, lengths, seed, input, *states,
+                                      *weights)
+    return output, list(finals)
+
+
+def _forward_vmap_rule(info, in_dims, mode, input, states, weights, *options):
+    """vmap of the forward. The V instances join the batch when only per-sequence tensors are
+    vmapped (input (T, B, I), states (L*D, B, X), lengths (B,)): one call on V*B sequences, as
+    torch's own RNN ops do not batch. Vmapped weights run once per instance."""
+    weight_dims = in_dims[3] or ()
+    if any(d is not None for d in weight_dims):
+        return _loop_rule(torch.ops.fastrnn.torch_rnn)(info, in_dims, mode, input, states,
+                                                        weights, *options)
+    size = info.batch_size
+    state_dims = in_dims[2] or [None] * len(states)
+    folded_input = _fold(size, input, in_dims[1], 1)
+    folded_states = [_fold(size, s, d, 1) for s, d in zip(states, state_dims)]
+    lengths, lengths_dim = options[5], in_dims[9]
+    if lengths is not None:
+        lengths = _fold(size, lengths, lengths_dim, 0)
+    options = (*options[:5], lengths, *options[6:])
+    output, finals = torch.ops.fastrnn.torch_rnn(mode, folded_input, folded_states, list(weights),
+                                                 *options)
+    batch = folded_input.shape[1] // size
+    return ((output.unflatten(1, (size, batch)), [f.unflatten(1, (size, batch)) for f in finals]),
+            (1, [1] * len(finals)))
+
+
+def vmap_active():
+    """True inside torch.func.vmap (the innermost transform is a vmap): torch's RNN ops have no
+    batching rule, so the stack runs as the op, whose rule below batches it. False while
+    torch.compile traces (the graph holds the op, whatever transform runs it later)."""
+    if torch.compiler.is_compiling():
+        return False
+    interpreter = torch._C._functorch.peek_interpreter_stack()
+    return interpreter is not None and interpreter.key() == torch._C._functorch.TransformType.Vmap
 
 
 def _define():
@@ -119,6 +238,9 @@ def _define():
         torch.library.register_fake(f"{library.NAMESPACE}::{name}", fake, lib=lib)
     torch.library.register_autograd(f"{library.NAMESPACE}::torch_rnn", _autograd_backward,
                                     setup_context=_setup_context, lib=lib)
+    torch.library.register_vmap(f"{library.NAMESPACE}::torch_rnn", _forward_vmap_rule, lib=lib)
+    torch.library.register_vmap(f"{library.NAMESPACE}::torch_rnn_backward",
+                                _loop_rule(torch.ops.fastrnn.torch_rnn_backward), lib=lib)
 
 
 _define()
@@ -131,7 +253,7 @@ def recurrent_stack(mode, input, states, flat, has_biases, num_layers, dropout, 
     seed = None
     if dropout > 0 and training and num_layers > 1:
         seed = torch.randint(0, 2**62, (), dtype=torch.int64)
-    output, finals = torch.ops.fastrnn.torch_rnn(mode, input, list(states), list(flat), has_biases,
-                                                 num_layers, bidirectional, float(dropout),
-                                                 training, lengths, seed)
+    call = _differentiable_call if vmap_active() else torch.ops.fastrnn.torch_rnn
+    output, finals = call(mode, input, list(states), list(flat), has_biases, num_layers,
+                          bidirectional, float(dropout), training, lengths, seed)
     return output, list(finals)
