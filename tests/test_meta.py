@@ -55,7 +55,8 @@ def test_meta_forward_has_the_shapes_of_a_real_one(backend, kind, style):
     assert [t.shape for t in tensors] == [t.shape for t in real]
 
 
-@pytest.mark.parametrize("backend", ["auto", "cpu", "reference"])
+@pytest.mark.parametrize("backend", ["auto", "cpu", "reference", "torch",
+                                     pytest.param("triton", marks=pytest.mark.triton)])
 def test_fake_tensor_mode(backend):
     """Under FakeTensorMode a forward and backward of a GRU with packed input trace shapes only
     (batch_sizes is fake too: its values are never read)."""

@@ -2,7 +2,8 @@
 (triton, auto) through torch.compile with inductor, torch.export and torch.func, against eager.
 
 What the CPU suite cannot check: inductor's generated code around the opaque triton op on CUDA,
-the backward op's kernels in a compiled graph, the CUDA tensors' fake kernels in export.
+the backward op's kernels in a compiled graph, the CUDA tensors' fake kernels in export. Named
+to sort before test_kernels_gpu.py: a time-boxed `fastrnn gpu-run` runs these four first.
 """
 
 import pytest
