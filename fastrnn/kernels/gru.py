@@ -7,6 +7,13 @@ The forms (persistent: LOCAL, cooperative: SYNC, stepwise: STEPWISE) are describ
 
 b_hh stays out of gx: b_hn is multiplied by r. The kernel adds it to the recurrent product.
 
+The cooperative and stepwise forms must agree bit for bit (tests/test_kernels_gpu.py), but with FP
+fusion on, the compiler contracts a multiply and an add into one fma (one rounding) only where it
+sees both in one basic block, and stepwise's chunk loop is a real loop where cooperative's is
+unrolled. So every product over K accumulates from zero in the same order in every form, the terms
+outside it (b_hh, dh*z) join after the loop, and the cell's multiply-adds are explicit tl.fma: the
+rounding depends neither on where the blocks fall nor on Triton's FP-fusion default.
+
 Forward step: gh = h_{t-1} W_hh^T + b_hh for the program's units; r, z, n; h_t = n + z(h_{t-1} - n),
 stored to out[t], which is also the exchange buffer.
 Backward step (gh = h_{t-1} W_hh^T + b_hh):
@@ -75,7 +82,7 @@ def _gru_cell_fwd(
     p_gx = gx_ptr + o_g
     b_r = _sigmoid(tl.load(p_gx, mask=m_bh, other=0.0).to(tl.float32) + b_gr)
     b_z = _sigmoid(tl.load(p_gx + H, mask=m_bh, other=0.0).to(tl.float32) + b_gz)
-    b_n = _tanh(tl.load(p_gx + 2 * H, mask=m_bh, other=0.0).to(tl.float32) + b_r * b_gn)
+    b_n = _tanh(tl.fma(b_r, b_gn, tl.load(p_gx + 2 * H, mask=m_bh, other=0.0).to(tl.float32)))
     if STORE_ACTS:
         p_acts = acts_ptr + t.to(tl.int64) * B * 4 * H + i_b[:, None] * (4 * H) + i_h[None, :]
         dtype = acts_ptr.dtype.element_ty
@@ -83,15 +90,18 @@ def _gru_cell_fwd(
         tl.store(p_acts + H, b_z.to(dtype), mask=m_bh)
         tl.store(p_acts + 2 * H, b_n.to(dtype), mask=m_bh)
         tl.store(p_acts + 3 * H, b_gn.to(dtype), mask=m_bh)
-    return tl.where(m_h[None, :], b_n + b_z * (b_h - b_n), 0.0)
+    return tl.where(m_h[None, :], tl.fma(b_z, b_h - b_n, b_n), 0.0)
 
 
 @triton.jit
-def _gru_direct(acts_ptr, t, B, H, b_dh, i_b, m_b, i_h, m_h):
-    """dh*z of the program's units at step t: the part of dh_{t-1} that bypasses W_hh."""
+def _gru_direct(acts_ptr, t, B, H, b_dh, b_dhw, i_b, m_b, i_h, m_h):
+    """dh_{t-1} = dh*z + b_dhw of the program's units at step t: the part that bypasses W_hh added,
+    in one explicit fma, to the product b_dhw = dgh W_hh. (A sum that started from dh*z got the
+    fused dh*z + first chunk where the chunks unroll (cooperative) and a rounded dh*z where they
+    loop (stepwise): the forms differed in the last bit.)"""
     p_z = acts_ptr + t.to(tl.int64) * B * 4 * H + i_b[:, None] * (4 * H) + H + i_h[None, :]
     b_z = tl.load(p_z, mask=m_b[:, None] & m_h[None, :], other=0.0).to(tl.float32)
-    return b_dh * b_z
+    return tl.fma(b_dh, b_z, b_dhw)
 
 
 @triton.jit
@@ -302,14 +312,11 @@ def _gru_bwd_kernel(
                                                 b_dht, i_b, m_b, i_h, m_h, m_valid)
             barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, JITTER)
         if PHASE_B:
-            b_dh_new = _gru_direct(acts_ptr, t, B, H, b_dht, i_b, m_b, i_h, m_h)
+            b_dhw = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
             if LOCAL:
-                b_dh_new += _mm(b_dgr, b_wr[0], BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
-                                DOT_FP32)
-                b_dh_new += _mm(b_dgz, b_wz[0], BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
-                                DOT_FP32)
-                b_dh_new += _mm(b_dgn, b_wn[0], BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
-                                DOT_FP32)
+                b_dhw += _mm(b_dgr, b_wr[0], BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION, DOT_FP32)
+                b_dhw += _mm(b_dgz, b_wz[0], BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION, DOT_FP32)
+                b_dhw += _mm(b_dgn, b_wn[0], BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION, DOT_FP32)
             else:
                 for c_dyn in range(NUM_HF if STEPWISE else 1):
                     for c_st in tl.static_range(1 if STEPWISE else NUM_HF):
@@ -317,16 +324,17 @@ def _gru_bwd_kernel(
                         i_kc = c * BLOCK_HF + i_hf
                         m_kc = i_kc < H
                         b_dg = _load_step(dgh_ptr, t, B, 3 * H, i_b, m_b, i_kc, m_kc, True)
-                        b_dh_new += _chunk_mm(b_dg, b_wr, c_st, c, w_hh_ptr, H, 1, H, i_h, m_h, BLOCK_B,
-                                              BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION, DOT_FP32)
+                        b_dhw += _chunk_mm(b_dg, b_wr, c_st, c, w_hh_ptr, H, 1, H, i_h, m_h, BLOCK_B,
+                                           BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION, DOT_FP32)
                         b_dg = _load_step(dgh_ptr + H, t, B, 3 * H, i_b, m_b, i_kc, m_kc, True)
-                        b_dh_new += _chunk_mm(b_dg, b_wz, c_st, c, w_hh_ptr + gate, H, 1, H, i_h, m_h,
-                                              BLOCK_B, BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION,
-                                              DOT_FP32)
+                        b_dhw += _chunk_mm(b_dg, b_wz, c_st, c, w_hh_ptr + gate, H, 1, H, i_h, m_h,
+                                           BLOCK_B, BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION,
+                                           DOT_FP32)
                         b_dg = _load_step(dgh_ptr + 2 * H, t, B, 3 * H, i_b, m_b, i_kc, m_kc, True)
-                        b_dh_new += _chunk_mm(b_dg, b_wn, c_st, c, w_hh_ptr + 2 * gate, H, 1, H, i_h, m_h,
-                                              BLOCK_B, BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION,
-                                              DOT_FP32)
+                        b_dhw += _chunk_mm(b_dg, b_wn, c_st, c, w_hh_ptr + 2 * gate, H, 1, H, i_h, m_h,
+                                           BLOCK_B, BLOCK_HF, SPLIT_HF, STEPWISE, INPUT_PRECISION,
+                                           DOT_FP32)
+            b_dh_new = _gru_direct(acts_ptr, t, B, H, b_dht, b_dhw, i_b, m_b, i_h, m_h)
             b_dh_new = tl.where(m_h[None, :], b_dh_new, 0.0)
             b_dh = _keep_finished(m_valid, b_dh_new, b_dh, HAS_LENGTHS)
     if PHASE_B:
