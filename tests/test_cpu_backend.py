@@ -134,17 +134,59 @@ def test_low_precision_computes_in_float32_inside(dtype):
 
 
 def test_run_order_of_variable_lengths():
-    """Sorted longest first (stable), the reverse direction reversed within each length, and the
-    running rows a shrinking prefix; to_run and from_run are inverse."""
+    """Sorted longest first (stable), the reverse direction reversed within each length, the
+    running rows a shrinking prefix, buffers packed (step t at rows [offset_t, offset_t + n_t));
+    from_run inverts to_run on the valid positions and zeroes the others."""
     lengths = torch.tensor([2, 4, 1, 4])
     layout = Layout(lengths, 4, 4, reverse=True)
     assert layout.lengths.tolist() == [4, 4, 2, 1]
     assert layout.segments == [(0, 1, 4), (1, 2, 3), (2, 4, 2)]
     assert not layout.reverse
+    assert layout.rows == 11
     x = torch.arange(16.0).view(4, 4, 1)  # x[t, b] = 4t + b
     run = layout.to_run(x)
-    # Sequence 0 (length 2) runs as row 2, its steps reversed: times 1, 0, then padding 2, 3.
-    assert run[:, 2, 0].tolist() == [4.0, 0.0, 8.0, 12.0]
-    assert run[:, 0, 0].tolist() == [13.0, 9.0, 5.0, 1.0]
-    assert torch.equal(layout.from_run(run), x)
+    # Run order (sequences 1, 3, 0, 2), each reversed in its length: sequence 0 (length 2) is row 2
+    # of steps 0 and 1 (packed rows 2 and 6): times 1, 0.
+    assert run[:, 0].tolist() == [13, 15, 4, 2, 9, 11, 0, 5, 7, 1, 3]
+    padding = (torch.arange(4).unsqueeze(1) >= lengths).unsqueeze(2)
+    assert torch.equal(layout.from_run(run), x.masked_fill(padding, 0))
+    steps = [list(layout.steps_of(run, segment)) for segment in layout.segments]
+    assert [[v[:, 0].tolist() for v in views] for views in steps] == [
+        [[13, 15, 4, 2]], [[9, 11, 0]], [[5, 7], [1, 3]]]
+    initial = -torch.arange(1.0, 5.0).unsqueeze(1)
+    previous = [[v[:, 0].tolist() for v in layout.previous_steps(run, segment, initial)]
+                for segment in layout.segments]
+    assert previous == [[[-1, -2, -3, -4]], [[13, 15, 4]], [[9, 11], [5, 7]]]
+    (first, first_prev), (rest, rest_prev) = layout.pairs(run, run, initial)
+    assert torch.equal(first, run[:4]) and torch.equal(first_prev, initial)
+    assert torch.equal(rest, run[4:])
+    assert rest_prev[:, 0].tolist() == [13, 15, 4, 9, 11, 5, 7]
+    assert layout.last_steps(run)[:, 0].tolist() == [1, 3, 0, 2]
     assert not Layout(torch.tensor([3, 3]), 3, 2, reverse=True).packed
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_vmapped_gradient_over_per_instance_lengths(cell):
+    """vmap of grad with lengths that differ per instance: each instance's packed record has its
+    own row count (sum of its lengths), padded to the longest where the instances are stacked."""
+    from torch.func import grad, vmap
+
+    from fastrnn import ops
+
+    inputs = recurrence_inputs(cell, 5, 3, 4)
+    gx = torch.stack([inputs["gx"].detach(), -inputs["gx"].detach()])
+    lengths = torch.tensor([[5, 2, 4], [1, 3, 2]])
+    c0 = None if inputs["c0"] is None else inputs["c0"].detach()
+
+    def gradients(backend):
+        def loss(w_hh, gx, lengths):
+            outputs = ops.recurrence(backend, cell, gx, inputs["h0"].detach(), c0,
+                                     w_hh, b_hh=None if cell == "lstm" else inputs["b_hh"].detach(),
+                                     lengths=lengths)
+            return sum(o.square().sum() for o in outputs)
+
+        return vmap(grad(loss, argnums=(0, 1)), in_dims=(None, 0, 0))(inputs["w_hh"].detach(), gx,
+                                                                       lengths)
+
+    for actual, expected in zip(gradients("cpu"), gradients("reference"), strict=True):
+        assert_close(actual, expected)

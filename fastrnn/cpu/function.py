@@ -31,8 +31,9 @@ LOW_PRECISION = (torch.float16, torch.bfloat16)
 class Problem:
     """One recurrence call in run order (layout.py), in the compute dtype.
 
-    gx (T, B, G*H), h0 (B, H_out), c0 (B, H) or None, w_hh (G*H, H_out), w_hr (P, H) or None,
-    b_hh (3H,) or None (GRU: b_hn sits inside the reset product).
+    gx (T, B, G*H), or packed (N, G*H) with variable lengths (layout.py), h0 (B, H_out), c0 (B, H)
+    or None, w_hh (G*H, H_out), w_hr (P, H) or None, b_hh (3H,) or None (GRU: b_hn sits inside the
+    reset product).
     """
 
     gx: torch.Tensor | None
@@ -61,7 +62,8 @@ def _make_problem(inputs, lengths, reverse, nonlinearity):
     def cast(t):
         return None if t is None else t.to(dtype)
 
-    return Problem(layout.to_run(cast(gx)), layout.rows_to_run(cast(h0)),
+    # Gathered before the cast: a low-precision gx is cast on its N valid rows only.
+    return Problem(cast(layout.to_run(gx)), layout.rows_to_run(cast(h0)),
                    None if c0 is None else layout.rows_to_run(cast(c0)), cast(w_hh), cast(w_hr),
                    cast(b_hh), layout, nonlinearity)
 
@@ -93,6 +95,10 @@ def _compute_dtype(dtype):
     return torch.float32 if dtype in LOW_PRECISION else dtype
 
 
+# Never traced by Dynamo. Without fullgraph, Dynamo refuses the packed record's unbacked size
+# (`_packed_rows`) and runs the op eagerly at a graph break; it would then trace into these Python
+# kernels (the time loop unrolled, a recompile per lengths pattern) instead of running them.
+@torch.compiler.disable
 def op_forward(call):
     """(output, h_n, c_n or None, reserve): the reserve is the cell's per-step record (rec) in run
     order and the compute dtype, when call.store. An empty batch or a zero hidden size runs the
@@ -104,22 +110,42 @@ def op_forward(call):
     inputs = (call.gx, call.h0, call.c0, call.w_hh, call.w_hr, call.b_hh)
     options = {"lengths": call.lengths, "reverse": bool(call.reverse),
                "nonlinearity": call.nonlinearity}
-    outputs, _, saved = _forward(_cell(call.cell), inputs, options, store=call.store)
+    outputs, problem, saved = _forward(_cell(call.cell), inputs, options, store=call.store)
     output, h_n, *c_n = outputs
     # The record only: the output in run order is the op's own output, re-laid-out by the backward.
     reserve = tuple(saved[:-1]) if call.store else ()
+    if call.lengths is not None and not problem.layout.packed:
+        # Every length is T: a (T, B, X) record, declared (N, X) like any call with lengths.
+        reserve = tuple(r.flatten(0, 1) for r in reserve)
     return output, h_n, c_n[0] if c_n else None, reserve
 
 
 def reserve_shapes(call):
-    """LSTM: rec (T, B, 5H); GRU: rec (T, B, 4H); RNN: none; in the compute dtype."""
+    """LSTM: rec (T, B, 5H); GRU: rec (T, B, 4H); RNN: none; in the compute dtype. With lengths the
+    record is packed: (N, 5H) or (N, 4H), N = sum(lengths) (`_packed_rows`)."""
     steps, batch, _ = call.gx.shape
     width = {"lstm": 5, "gru": 4}.get(call.cell)
     if width is None or _empty(call):
         return ()
-    return (((steps, batch, width * call.hidden), _compute_dtype(call.gx.dtype)),)
+    rows = (steps, batch) if call.lengths is None else (_packed_rows(call),)
+    return (((*rows, width * call.hidden), _compute_dtype(call.gx.dtype)),)
 
 
+def _packed_rows(call):
+    """The fake kernel's N = sum(lengths): a value of the data, so an unbacked size where a shape
+    environment can hold one (torch.compile with fullgraph, torch.export). Where there is none (the
+    meta device, a FakeTensorMode without shape environment) nothing will run against the shape,
+    and the padded count T*B, N's upper bound, stands in. Dynamo without fullgraph refuses a
+    data-dependent size: that is a graph break at this op, which then runs eagerly."""
+    from torch._guards import detect_fake_mode
+
+    mode = detect_fake_mode(call.gx)
+    if mode is None or mode.shape_env is None:
+        return call.gx.shape[0] * call.gx.shape[1]
+    return torch.library.get_ctx().new_dynamic_size()
+
+
+@torch.compiler.disable
 def op_backward(call, output, reserve, dout, dh_n, dc_n):
     """(dgx, dh0, dc0, dw_hh, dw_hr, db_hh) in the caller's order and dtypes."""
     inputs = {"h0": call.h0, "c0": call.c0, "w_hh": call.w_hh, "w_hr": call.w_hr,
@@ -138,14 +164,24 @@ def op_backward(call, output, reserve, dout, dh_n, dc_n):
                       None if call.c0 is None else layout.rows_to_run(cast(call.c0)),
                       cast(call.w_hh), cast(call.w_hr), cast(call.b_hh), layout, call.nonlinearity)
     record = reserve[:1] if call.cell in ("lstm", "gru") else ()  # then the op's empty padding
-    saved = (*record, layout.to_run(output.to(dtype)))
-    dout = layout.to_run(dout.to(dtype), zero_padding=True)
+    if call.lengths is not None:
+        # Declared (N, X); vmap's per-instance loop may pad it with rows past N (ops.batching).
+        record = tuple(r[: layout.rows] if layout.packed
+                       else r[: layout.rows].unflatten(0, (steps, batch)) for r in record)
+    # Gathered, then cast: packed, only the N valid rows of the output and of dout are read (the
+    # upstream gradient past a sequence's end is not used, and must not reach a weight gradient
+    # through 0 * inf).
+    saved = (*record, layout.to_run(output).to(dtype))
+    dout = layout.to_run(dout).to(dtype)
     dh_n = layout.rows_to_run(dh_n.to(dtype))
     dc_n = None if dc_n is None else layout.rows_to_run(dc_n.to(dtype))
     # Products in the tensors' own dtype whatever autocast state `.backward()` runs in.
     with torch.autocast("cpu", enabled=False):
         dgx, dh0, dc0, dw_hh, dw_hr, db_hh = _cell(call.cell).backward(problem, saved, dout, dh_n,
                                                                         dc_n)
+    # The run-order output and dh history go before dgx is laid out again (packed: a padded copy,
+    # the largest buffer of the backward).
+    del saved, dout
     result = [layout.from_run(dgx), layout.rows_from_run(dh0),
               None if dc0 is None else layout.rows_from_run(dc0), dw_hh, dw_hr, db_hh]
     like = [output, *inputs.values()]

@@ -32,10 +32,11 @@ CELL = "gru"
 
 
 def forward(problem, store):
-    """The forward loop. Returns ((output (T, B, H), h_n, None), saved) in run order."""
+    """The forward loop. Returns ((output, h_n, None), saved) in run order; the output and the
+    record are per-step buffers of the layout ((T, B, X), or packed (N, X))."""
     p, layout = problem, problem.layout
     batch = p.batch
-    hidden = p.gx.shape[2] // 3
+    hidden = p.gx.shape[-1] // 3
     w_t = p.w_hh.t().contiguous()  # (H, 3H)
     gx = p.gx
     b_hh = gx.new_zeros(3 * hidden) if p.b_hh is None else p.b_hh
@@ -65,12 +66,11 @@ def forward(problem, store):
 
 
 def _local_factors(layout, rec, out, h0):
-    """(T, B, 4H) factors (see the module docstring) in the (r, z, n, hn) layout, time order,
-    and z (T, B, H)."""
-    steps, batch, width = rec.shape
-    hidden = width // 4
+    """(..., 4H) factors (see the module docstring) in the (r, z, n, hn) layout and z (..., H):
+    per-step buffers of the layout ((T, B, X) or packed (N, X)), time order."""
+    hidden = rec.shape[-1] // 4
     r, z, gh_n, new = rec.unflatten(-1, (4, hidden)).unbind(-2)
-    factors = rec.new_empty(steps, batch, width)
+    factors = rec.new_empty(rec.shape)
     k_r, k_z, k_n, k_hn = factors.unflatten(-1, (4, hidden)).unbind(-2)
     one = torch.ones((), dtype=rec.dtype)
     torch.addcmul(one, new, new, value=-1, out=k_n)  # 1 - n^2
@@ -82,14 +82,14 @@ def _local_factors(layout, rec, out, h0):
         k_z_part.copy_(h_prev)
     k_z.sub_(new).mul_(z)
     torch.addcmul(k_z, k_z, z, value=-1, out=k_z)  # (h_{t-1}-n) z(1-z)
-    return layout.zero_padding(factors), z
+    return factors, z
 
 
 def backward(problem, saved, dout, dh_n, dc_n):
     """The backward loop. Returns (dgx, dh0, None, dw_hh, None, db_hh) in run order."""
     p, layout = problem, problem.layout
     rec, out = saved
-    hidden = rec.shape[2] // 4
+    hidden = rec.shape[-1] // 4
     dgates, z = _local_factors(layout, rec, out, p.h0)
     w_rz, w_n = p.w_hh[: 2 * hidden], p.w_hh[2 * hidden :]
     d_rz, d_hn = dgates[..., : 2 * hidden], dgates[..., 3 * hidden :]
@@ -114,7 +114,8 @@ def backward(problem, saved, dout, dh_n, dc_n):
     weight_grad(layout.pairs(d_hn, out, p.h0), out=dw_hh[2 * hidden :])
     db_hh = None
     if p.b_hh is not None:
-        db_hh = torch.cat([d_rz.sum(dim=(0, 1)), d_hn.sum(dim=(0, 1))])
+        steps = tuple(range(d_rz.dim() - 1))  # (T, B) or packed (N)
+        db_hh = torch.cat([d_rz.sum(dim=steps), d_hn.sum(dim=steps)])
     return dgates[..., : 3 * hidden], dh, None, dw_hh, None, db_hh
 
 

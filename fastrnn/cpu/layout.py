@@ -1,6 +1,6 @@
 """Where each (step, sequence) of a call runs on the CPU path, and the per-step views of a buffer.
 
-Dimensions: T time, B batch, X any trailing width.
+Dimensions: T time, B batch, N = sum(lengths) valid (step, sequence) pairs, X any trailing width.
 
 Variable lengths run in a *run order* instead of under masks: the sequences sorted by length, longest
 first, and for the reverse direction each sequence reversed within its own length. Every sequence
@@ -10,10 +10,15 @@ both freezes its state and skips its work (torch's packed path does the same by 
 the reference masks the whole batch at every step instead). Without lengths the run order is the
 caller's own and a reverse call just walks time backwards.
 
+Buffers. Without lengths (or when every length is T) a per-step buffer is (T, B, X) and step t is
+x[t]. With variable lengths it is *packed*: (N, X), step t at rows [offset_t, offset_t + n_t), the
+layout of PackedSequence.data for sorted sequences. The rows a step uses stay one contiguous slice,
+and no buffer holds (or has to zero, or mask out of a product) the T*B - N padding positions.
+
 A step reads the state the previous processed step wrote (the initial state for the first step);
-`previous_steps` gives those as per-step views of the output history, and `pairs` splits a (T, ...)
-tensor into the parts whose previous state is the history and the part whose previous state is the
-initial one, for the products and factors computed for all steps at once.
+`previous_steps` gives those as per-step views of the output history, and `pairs` splits a buffer
+into the part whose previous state is the initial one and the part whose previous state is in the
+history, for the products and factors computed for all steps at once.
 """
 
 import torch
@@ -30,6 +35,7 @@ class Layout:
             reversed each sequence).
         segments: [(s0, s1, n)], in processing order: steps s0 <= s < s1 run on rows [:n].
         lengths: (B,) run-order lengths (sorted, descending), or None when every row runs all T steps.
+        rows: the first dimension of a packed buffer, N (T*B when not packed).
     """
 
     def __init__(self, lengths, steps, batch, reverse):
@@ -37,48 +43,59 @@ class Layout:
         self.reverse = bool(reverse)
         self.segments = [(0, steps, batch)]
         self.lengths = None
+        self.rows = steps * batch
         if lengths is None or batch == 0 or bool((lengths == steps).all()):
             return
         self.reverse = False
         order = torch.argsort(lengths, descending=True, stable=True)
         self.lengths = lengths[order]
-        counts = (self.lengths.unsqueeze(0) > torch.arange(steps).unsqueeze(1)).sum(1).tolist()
+        t = torch.arange(steps).unsqueeze(1)
+        valid = t < self.lengths  # (T, B) in run order
+        counts = valid.sum(1)
         self.segments = []
         start = 0
+        count_list = counts.tolist()
         for step in range(1, steps + 1):
-            if step == steps or counts[step] != counts[start]:
-                self.segments.append((start, step, counts[start]))
+            if step == steps or count_list[step] != count_list[start]:
+                self.segments.append((start, step, count_list[start]))
                 start = step
-        t = torch.arange(steps).unsqueeze(1)
-        # Run position (t, j) holds the caller's (time(t, j), order[j]); the map is its own inverse
-        # per sequence, and maps steps past a sequence's end onto themselves.
-        rows = torch.arange(batch)
-        inverse = torch.empty_like(order)
-        inverse[order] = rows
-        self._to_run = (_time_map(t, self.lengths, reverse) * batch + order).reshape(-1)
-        self._from_run = (_time_map(t, lengths, reverse) * batch + inverse).reshape(-1)
-        self._order, self._inverse = order, inverse
-        self._valid = (t < self.lengths).unsqueeze(2)  # (T, B, 1) in run order
+        # offsets[t]: the packed row where step t begins; offsets[T] = N.
+        offsets = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+        self._offsets = offsets.tolist()
+        self.rows = self._offsets[-1]
+        # Packed run-order row (t, j) holds the caller's (time(t, j), order[j]): its row in the
+        # caller's flattened (T*B, X) tensor.
+        self._gather = (_time_map(t, self.lengths, reverse) * batch + order)[valid]
+        # The packed row of (t - 1, j) for every row (t, j) with t >= 1 (rows B.. of a buffer):
+        # running at t implies running at t - 1, at the same position j.
+        row = torch.arange(batch, self.rows)
+        step = torch.searchsorted(offsets, row, right=True) - 1
+        self._previous = offsets[step - 1] + (row - offsets[step])
+        # Each run-order row's last step.
+        self._last = offsets[self.lengths - 1] + torch.arange(batch)
+        self._order = order
+        self._inverse = torch.empty_like(order)
+        self._inverse[order] = torch.arange(batch)
 
     @property
     def packed(self):
         """True when rows run different numbers of steps (lengths given and not all T)."""
         return self.lengths is not None
 
-    def to_run(self, x, zero_padding=False):
-        """(T, B, X) in the caller's order -> run order (a copy; the same tensor without lengths).
-        zero_padding: zero the steps past each sequence's end (an upstream gradient there is not
-        used and must not reach a weight gradient through 0 * inf)."""
+    def to_run(self, x):
+        """(T, B, X) in the caller's order -> run order: packed (N, X), one gather of the valid
+        positions (a copy); without lengths the same tensor."""
         if not self.packed:
             return x
-        run = x.reshape(-1, x.shape[-1]).index_select(0, self._to_run).view(x.shape)
-        return self.zero_padding(run) if zero_padding else run
+        return x.reshape(-1, x.shape[-1]).index_select(0, self._gather)
 
     def from_run(self, x):
-        """(T, B, X) in run order -> the caller's order."""
+        """Run order (packed (N, X), or (T, B, X) without lengths) -> (T, B, X) in the caller's
+        order, zero past each sequence's end."""
         if not self.packed:
             return x
-        return x.reshape(-1, x.shape[-1]).index_select(0, self._from_run).view(x.shape)
+        padded = x.new_zeros(self.steps * self.batch, x.shape[-1])
+        return padded.index_copy_(0, self._gather, x).view(self.steps, self.batch, x.shape[-1])
 
     def rows_to_run(self, state):
         """(B, X) per-sequence tensor -> run order."""
@@ -89,64 +106,75 @@ class Layout:
         return state if not self.packed else state.index_select(0, self._inverse)
 
     def last_steps(self, cur):
-        """(B, X): each run-order row of `cur` (T, B, X, time order) at its own last step."""
+        """(B, X): each run-order row of `cur` (a buffer, time order) at its own last step."""
         if not self.packed:
             return cur[0 if self.reverse else self.steps - 1]
-        return cur[self.lengths - 1, torch.arange(self.batch)]
+        return cur.index_select(0, self._last)
 
     def add_at_last_steps(self, cur, rows):
         """cur[last step of row j, j] += rows[j] for every run-order row j, in place."""
         if not self.packed:
             cur[0 if self.reverse else self.steps - 1] += rows
             return
-        index = (self.lengths - 1) * self.batch + torch.arange(self.batch)
-        cur.view(-1, cur.shape[-1]).index_add_(0, index, rows)
-
-    def zero_padding(self, x):
-        """x (T, B, X) in run order with the steps past each sequence's end set to 0, in place."""
-        return x.masked_fill_(~self._valid, 0) if self.packed else x
+        cur.index_add_(0, self._last, rows)
 
     def new_buffer(self, shape, like):
-        """A fresh (T, B, X) buffer. Zeroed when packed: the rows a step skips must read as zero
-        outputs and stay finite in the products after the loop."""
-        shape = (self.steps, *shape)
-        return like.new_zeros(shape) if self.packed else like.new_empty(shape)
+        """A fresh per-step buffer for rows of `shape` (B, X): (T, B, X), or packed (N, X). Not
+        zeroed: every step writes all the rows it runs, and a packed buffer has no others."""
+        if self.packed:
+            return like.new_empty((self.rows, *shape[1:]))
+        return like.new_empty((self.steps, *shape))
+
+    def _block(self, x, s0, s1, n):
+        """Steps s0 <= s < s1 of packed x, all with n rows: (s1 - s0, n, X) views."""
+        start = self._offsets[s0]
+        return x[start : start + (s1 - s0) * n].unflatten(0, (s1 - s0, n)).unbind(0)
 
     def steps_of(self, x, segment):
-        """Per-step views of x (T, B, X) for the steps of `segment`, in processing order, each
+        """Per-step views of a buffer x for the steps of `segment`, in processing order, each
         (n, X): one unbind per segment instead of a slice per step."""
         s0, s1, n = segment
+        if self.packed:
+            return self._block(x, s0, s1, n)
         if self.reverse:
             return x.unbind(0)[::-1]
         return (x[s0:s1] if n == self.batch else x[s0:s1, :n]).unbind(0)
 
     def previous_steps(self, history, segment, initial):
         """Per-step views, for the steps of `segment` in processing order, of what the previous
-        processed step wrote into `history` (T, B, X), or of `initial` (B, X) for the first step.
+        processed step wrote into the buffer `history`, or of `initial` (B, X) for the first step.
         Each has the segment's n rows (running now implies running at the previous step)."""
         s0, s1, n = segment
         if self.reverse:
             return (initial, *history.unbind(0)[:0:-1])
+        if not self.packed:
+            if s0 == 0:
+                return (initial[:n], *history[: s1 - 1, :n].unbind(0))
+            return history[s0 - 1 : s1 - 1, :n].unbind(0)
         if s0 == 0:
-            return (initial[:n], *history[: s1 - 1, :n].unbind(0))
-        return history[s0 - 1 : s1 - 1, :n].unbind(0)
+            first = initial[:n]
+        else:
+            # The step before the segment ran more rows: its first n.
+            first = history[self._offsets[s0 - 1] : self._offsets[s0 - 1] + n]
+        return (first, *self._block(history, s0, s1 - 1, n))
 
     def pairs(self, x, history, initial):
-        """[(x part, previous state part)]: x (T, ...) in time order split by whether a step's
-        previous state is in `history` (T, ...) or is `initial` (...); empty parts are left out."""
+        """[(x part, previous state part)]: x (a buffer, time order) split by whether a step's
+        previous state is `initial` (B, ...) or in the buffer `history`; empty parts are left
+        out. Packed, the previous states of rows B.. are one gather of `history` (a copy)."""
+        if self.packed:
+            first = (x[: self.batch], initial)
+            if self.rows == self.batch:
+                return [first]
+            return [first, (x[self.batch :], history.index_select(0, self._previous))]
         first = (x[:1], initial.unsqueeze(0))
         if self.reverse:
             first = (x[-1:], initial.unsqueeze(0))
             rest = (x[:-1], history[1:])
         else:
-            previous = history[:-1]
-            if self.packed:
-                # A step past a sequence's end has zero gradients, but the state before it (the
-                # sequence's last) may hold an Inf, and 0 * Inf is NaN in the product: torch.nn
-                # never computes those steps, so they pair with zeros here.
-                previous = previous.masked_fill(~self._valid[1:], 0)
-            rest = (x[1:], previous)
+            rest = (x[1:], history[:-1])
         return [first] + ([rest] if self.steps > 1 else [])
+
 
 def _time_map(t, lengths, reverse):
     """(T, B) time index of run step t of each sequence: t, or length - 1 - t within the sequence

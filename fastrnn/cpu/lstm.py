@@ -10,7 +10,8 @@ when a gradient is needed):
                                                    strided slices; g's block is then overwritten
     c_t = f*c_{t-1} + i*g;  h_t = o*tanh(c_t)      (then h_t W_hr^T with a projection)
 The activations and c_t of a step are one row of a work buffer; with a gradient it is copied into
-the record (T, B, 5H), which with the output is all the backward needs.
+the record (T, B, 5H), or packed (N, 5H) with variable lengths (layout.py), which with the output
+is all the backward needs.
 
 Backward. Every gate gradient is a local factor times dh or dc, and the factors depend on the forward
 only, so they are computed for all steps at once before the loop, straight into the gate gradient
@@ -33,10 +34,11 @@ CELL = "lstm"
 
 
 def forward(problem, store):
-    """The forward loop. Returns ((output (T, B, H_out), h_n, c_n), saved) in run order."""
+    """The forward loop. Returns ((output, h_n, c_n), saved) in run order; the output and the
+    record are per-step buffers of the layout ((T, B, X), or packed (N, X))."""
     p, layout = problem, problem.layout
     batch, h_out = p.batch, p.h_out
-    hidden = p.gx.shape[2] // 4
+    hidden = p.gx.shape[-1] // 4
     gx = p.gx
     w_t = p.w_hh.t().contiguous()  # (H_out, 4H)
     w_hr_t = None if p.w_hr is None else p.w_hr.t().contiguous()  # (H, P)
@@ -75,10 +77,11 @@ def forward(problem, store):
 def _local_factors(layout, rec, c0, with_hp):
     """Per-step factors the backward scales, for all steps at once (see the module docstring).
 
-    Returns dgates (T, B, 4H) holding (g i(1-i), c_{t-1} f(1-f), i(1-g^2), tanh(c_t) o(1-o)), kc
-    (T, B, H) = o(1 - tanh(c_t)^2), f (T, B, H) and, with_hp, hp = o*tanh(c_t), all in time order.
+    Returns dgates (..., 4H) holding (g i(1-i), c_{t-1} f(1-f), i(1-g^2), tanh(c_t) o(1-o)), kc
+    (..., H) = o(1 - tanh(c_t)^2), f (..., H) and, with_hp, hp = o*tanh(c_t), all per-step buffers
+    of the layout ((T, B, X) or packed (N, X)) in time order.
     """
-    hidden = rec.shape[2] // 5
+    hidden = rec.shape[-1] // 5
     acts, c = rec[..., : 4 * hidden], rec[..., 4 * hidden :]
     i, f, g, o = acts.unflatten(-1, (4, hidden)).unbind(-2)
     dgates = torch.addcmul(acts, acts, acts, value=-1)  # a(1-a), contiguous
@@ -92,7 +95,6 @@ def _local_factors(layout, rec, c0, with_hp):
     d_o.mul_(tc)
     kc = torch.mul(tc, tc)
     torch.addcmul(o, o, kc, value=-1, out=kc)
-    layout.zero_padding(dgates)
     hp = tc.mul_(o) if with_hp else None
     return dgates, kc, f, hp
 
@@ -101,14 +103,15 @@ def backward(problem, saved, dout, dh_n, dc_n):
     """The backward loop. Returns (dgx, dh0, dc0, dw_hh, dw_hr, None) in run order."""
     p, layout = problem, problem.layout
     rec, out = saved
-    hidden = rec.shape[2] // 5
+    hidden = rec.shape[-1] // 5
     w_hh, w_hr = p.w_hh, p.w_hr
     dgates, kc, f, hp = _local_factors(layout, rec, p.c0, w_hr is not None)
     gate_blocks = dgates.unflatten(-1, (4, hidden))
-    d_ifg, d_o = gate_blocks[:, :, :3], gate_blocks[:, :, 3]
+    d_ifg, d_o = gate_blocks[..., :3, :], gate_blocks[..., 3, :]
     # dh of every step: dout, plus dh_n at each sequence's last step, plus what the step after it
-    # adds; the first step adds into dh0.
-    dh_all = dout.clone()
+    # adds; the first step adds into dh0. Packed, dout is the op's own gather (function.py) and
+    # becomes dh_all in place; otherwise it may be the caller's tensor.
+    dh_all = dout if layout.packed else dout.clone()
     layout.add_at_last_steps(dh_all, dh_n)
     dh0 = dh_all.new_zeros(dh_n.shape)
     dc = dc_n.clone()

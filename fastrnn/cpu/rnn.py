@@ -21,7 +21,8 @@ CELL = "rnn"
 
 
 def forward(problem, store):
-    """The forward loop. Returns ((output (T, B, H), h_n, None), saved) in run order."""
+    """The forward loop. Returns ((output, h_n, None), saved) in run order; the output is a
+    per-step buffer of the layout ((T, B, H), or packed (N, H))."""
     p, layout = problem, problem.layout
     w_t = p.w_hh.t().contiguous()  # (H, H)
     out = layout.new_buffer((p.batch, p.h_out), p.gx)
@@ -50,7 +51,6 @@ def backward(problem, saved, dout, dh_n, dc_n):
         # (NaN <= 0 is false) passes its gradient as in torch.nn.
         alive = (out <= 0).logical_not_()
         dgates = alive.to(out.dtype)
-    layout.zero_padding(dgates)
     dh = dh_n + layout.last_steps(dout)  # dh of the step being processed
     zeros, zero = dh.new_zeros(dh.shape), dh.new_zeros(())
     for segment in reversed(layout.segments):

@@ -20,10 +20,21 @@ def _select(args, in_dims, index):
     return tuple(arg if dim is None else arg.select(dim, index) for arg, dim in zip(args, in_dims))
 
 
+def _stack(parts):
+    """The instances' outputs stacked along a new dim 0. A reserve whose row count is a value of
+    the instance's data (the cpu backend's packed record, sum(lengths) rows) is padded with zero
+    rows to the longest: the backward reads an instance's own rows only."""
+    rows = max(part.shape[0] for part in parts) if parts[0].dim() else None
+    if rows is not None and any(part.shape[0] != rows for part in parts):
+        parts = [torch.cat([part, part.new_zeros(rows - part.shape[0], *part.shape[1:])])
+                 for part in parts]
+    return torch.stack(parts)
+
+
 def _loop(op, info, in_dims, args):
     """Run `op` per vmapped instance; every output stacked along dim 0."""
     results = [op(*_select(args, in_dims, i)) for i in range(info.batch_size)]
-    outputs = tuple(torch.stack(parts) for parts in zip(*results))
+    outputs = tuple(_stack(parts) for parts in zip(*results))
     return outputs, (0,) * len(outputs)
 
 
