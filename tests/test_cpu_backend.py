@@ -16,10 +16,11 @@ from fastrnn.testing import assert_close, recurrence_inputs
 CELLS = [("lstm", 0, "tanh"), ("lstm", 3, "tanh"), ("gru", 0, "tanh"), ("rnn", 0, "tanh"),
          ("rnn", 0, "relu")]
 CELL_IDS = ["lstm", "lstm-proj", "gru", "rnn-tanh", "rnn-relu"]
-# (T, B, lengths): none, unsorted with repeats, already sorted, all full, one step, one sequence.
+# (T, B, lengths): none, unsorted with repeats, already sorted, all full, one step, one sequence,
+# more steps than the packed dgx moves at once (layout.from_run_in_place).
 LENGTHS = [(6, 5, None), (6, 5, [3, 6, 1, 6, 2]), (6, 4, [6, 5, 5, 1]), (4, 3, [4, 4, 4]),
-           (1, 3, [1, 1, 1]), (5, 1, [3])]
-LENGTH_IDS = ["none", "unsorted", "sorted", "full", "T1", "B1"]
+           (1, 3, [1, 1, 1]), (5, 1, [3]), (40, 5, [17, 40, 1, 33, 40])]
+LENGTH_IDS = ["none", "unsorted", "sorted", "full", "T1", "B1", "long"]
 
 
 def _call(module, cell, nonlinearity, t, lengths, reverse):
@@ -190,3 +191,23 @@ def test_vmapped_gradient_over_per_instance_lengths(cell):
 
     for actual, expected in zip(gradients("cpu"), gradients("reference"), strict=True):
         assert_close(actual, expected)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 16])
+def test_packed_result_laid_out_in_place(chunk):
+    """from_run_in_place turns a buffer whose first N rows are packed into what from_run returns,
+    in the buffer's own storage, whatever the number of steps moved at once; gather_steps indexes
+    each step's rows of the caller's tensor."""
+    lengths = torch.tensor([7, 2, 20, 1, 20, 9, 3])
+    layout = Layout(lengths, 20, 7, reverse=False)
+    x = torch.randn(20, 7, 5)
+    packed = layout.to_run(x)
+    buffer = torch.full((20 * 7, 5), float("nan"))
+    buffer[: layout.rows] = packed
+    result = layout.from_run_in_place(buffer, chunk=chunk)
+    assert result.data_ptr() == buffer.data_ptr()
+    assert torch.equal(result, layout.from_run(packed))
+    rows = torch.cat([index for segment in layout.segments for index in layout.gather_steps(segment)])
+    assert torch.equal(x.reshape(-1, 5).index_select(0, rows), packed)
+    with pytest.raises(ValueError, match="forward direction"):
+        Layout(lengths, 20, 7, reverse=True).from_run_in_place(buffer)

@@ -5,7 +5,8 @@ executable spec, which stays plain autograd-through-ops). Here one `fastrnn::<ce
 and direction (fastrnn.ops) runs the time loop with autograd off, a few in-place ops per step into
 buffers made before the loop, and a hand-derived backward: gate gradients scaled in one loop from
 local factors computed for all steps at once, weight gradients as large products after it. Variable
-lengths run sequences sorted by length on a shrinking batch prefix instead of under masks. A second
+lengths run sequences sorted by length on a shrinking batch prefix instead of under masks, every
+per-step buffer packed to the valid (step, sequence) pairs (layout.py). A second
 derivative raises with an error that names backend='reference'.
 
 Layout: layout.py (run order of variable lengths, per-step views), function.py (the op kernels:

@@ -31,7 +31,8 @@ LOW_PRECISION = (torch.float16, torch.bfloat16)
 class Problem:
     """One recurrence call in run order (layout.py), in the compute dtype.
 
-    gx (T, B, G*H), or packed (N, G*H) with variable lengths (layout.py), h0 (B, H_out), c0 (B, H)
+    gx (T, B, G*H); with variable lengths packed (N, G*H) (layout.py), or the caller's (T, B, G*H)
+    for a cell whose forward gathers each step's rows itself (GATHERS_GX), h0 (B, H_out), c0 (B, H)
     or None, w_hh (G*H, H_out), w_hr (P, H) or None, b_hh (3H,) or None (GRU: b_hn sits inside the
     reset product).
     """
@@ -54,7 +55,7 @@ class Problem:
         return self.w_hh.shape[1]
 
 
-def _make_problem(inputs, lengths, reverse, nonlinearity):
+def _make_problem(inputs, lengths, reverse, nonlinearity, gathers_gx=False):
     gx, h0, c0, w_hh, w_hr, b_hh = inputs
     dtype = torch.float32 if gx.dtype in LOW_PRECISION else gx.dtype
     layout = Layout(lengths, gx.shape[0], gx.shape[1], reverse)
@@ -62,8 +63,11 @@ def _make_problem(inputs, lengths, reverse, nonlinearity):
     def cast(t):
         return None if t is None else t.to(dtype)
 
-    # Gathered before the cast: a low-precision gx is cast on its N valid rows only.
-    return Problem(cast(layout.to_run(gx)), layout.rows_to_run(cast(h0)),
+    # A cell that gathers its steps' rows from the caller's gx needs no run-order copy of it (in
+    # its own dtype: a gather cannot cast). Otherwise gathered before the cast: a low-precision gx
+    # is cast on its N valid rows only.
+    run_gx = gx if gathers_gx and gx.dtype == dtype else cast(layout.to_run(gx))
+    return Problem(run_gx, layout.rows_to_run(cast(h0)),
                    None if c0 is None else layout.rows_to_run(cast(c0)), cast(w_hh), cast(w_hr),
                    cast(b_hh), layout, nonlinearity)
 
@@ -73,7 +77,7 @@ def _forward(cell, inputs, options, store):
 
     Returns (outputs, problem, saved): outputs (output, h_n[, c_n]) in the caller's order and dtype.
     """
-    problem = _make_problem(inputs, **options)
+    problem = _make_problem(inputs, **options, gathers_gx=getattr(cell, "GATHERS_GX", False))
     (output, h_n, c_n), saved = cell.forward(problem, store)
     layout = problem.layout
     outputs = [layout.from_run(output), layout.rows_from_run(h_n)]
@@ -175,14 +179,23 @@ def op_backward(call, output, reserve, dout, dh_n, dc_n):
     dout = layout.to_run(dout).to(dtype)
     dh_n = layout.rows_to_run(dh_n.to(dtype))
     dc_n = None if dc_n is None else layout.rows_to_run(dc_n.to(dtype))
+    # Packed, forward direction, dgates as wide as dgx (LSTM, RNN) and no cast after: the packed
+    # dgates are the first N rows of dgx's own buffer, laid out in place after the loop (no packed
+    # dgates and padded dgx side by side, the backward's largest pair).
+    in_place = (layout.packed and not call.reverse and call.cell != "gru"
+                and dtype == output.dtype)
+    width = call.w_hh.shape[0]
+    dgx_buffer = output.new_empty(steps * batch, width) if in_place else None
+    options = {} if dgx_buffer is None else {"dgates": dgx_buffer[: layout.rows]}
     # Products in the tensors' own dtype whatever autocast state `.backward()` runs in.
     with torch.autocast("cpu", enabled=False):
         dgx, dh0, dc0, dw_hh, dw_hr, db_hh = _cell(call.cell).backward(problem, saved, dout, dh_n,
-                                                                        dc_n)
-    # The run-order output and dh history go before dgx is laid out again (packed: a padded copy,
-    # the largest buffer of the backward).
+                                                                        dc_n, **options)
+    # The run-order output and dh history go before dgx is laid out again (packed: a padded
+    # tensor, the largest buffer of the backward).
     del saved, dout
-    result = [layout.from_run(dgx), layout.rows_from_run(dh0),
+    dgx = layout.from_run(dgx) if dgx_buffer is None else layout.from_run_in_place(dgx_buffer)
+    result = [dgx, layout.rows_from_run(dh0),
               None if dc0 is None else layout.rows_from_run(dc0), dw_hh, dw_hr, db_hh]
     like = [output, *inputs.values()]
     return tuple(None if g is None else g.to(t.dtype) for g, t in zip(result, like))

@@ -47,6 +47,7 @@ class Layout:
         if lengths is None or batch == 0 or bool((lengths == steps).all()):
             return
         self.reverse = False
+        self._reversed = bool(reverse)  # the run order reverses each sequence
         order = torch.argsort(lengths, descending=True, stable=True)
         self.lengths = lengths[order]
         t = torch.arange(steps).unsqueeze(1)
@@ -97,6 +98,22 @@ class Layout:
         padded = x.new_zeros(self.steps * self.batch, x.shape[-1])
         return padded.index_copy_(0, self._gather, x).view(self.steps, self.batch, x.shape[-1])
 
+    def from_run_in_place(self, buffer, chunk=16):
+        """buffer (T*B, X) whose first N rows hold a packed run-order tensor -> the (T, B, X)
+        tensor from_run returns, in buffer's own storage (no second buffer as large as the
+        result). Forward direction only: step t's caller positions are rows [tB, (t+1)B), at or
+        after all packed rows of steps <= t (offset_t <= tB), so moving `chunk` steps at a time,
+        the last first, never overwrites a packed row that is still to move."""
+        if self._reversed:
+            raise ValueError("from_run_in_place needs the forward direction")
+        offsets, batch = self._offsets, self.batch
+        for s1 in range(self.steps, 0, -chunk):
+            s0 = max(0, s1 - chunk)
+            rows = buffer[offsets[s0] : offsets[s1]].clone()
+            buffer[s0 * batch : s1 * batch].zero_()
+            buffer.index_copy_(0, self._gather[offsets[s0] : offsets[s1]], rows)
+        return buffer.view(self.steps, batch, buffer.shape[-1])
+
     def rows_to_run(self, state):
         """(B, X) per-sequence tensor -> run order."""
         return state if not self.packed else state.index_select(0, self._order)
@@ -139,6 +156,12 @@ class Layout:
         if self.reverse:
             return x.unbind(0)[::-1]
         return (x[s0:s1] if n == self.batch else x[s0:s1, :n]).unbind(0)
+
+    def gather_steps(self, segment):
+        """Per-step (n,) row indices into the caller's flattened (T*B, X) tensor for the steps of
+        `segment` (packed only): step t's rows in run order, for an index_select of that step."""
+        s0, s1, n = segment
+        return self._block(self._gather, s0, s1, n)
 
     def previous_steps(self, history, segment, initial):
         """Per-step views, for the steps of `segment` in processing order, of what the previous

@@ -5,7 +5,8 @@ gate order i, f, g, o. Steps run on rows [:n] of the run order (layout.py).
 
 Forward step, seven ops into buffers made before the loop (eight with a projection, one more copy
 when a gradient is needed):
-    pre = gx_t + h_{t-1} W_hh^T                    one addmm
+    pre = gx_t + h_{t-1} W_hh^T                    one addmm (packed: an index_select of the
+                                                   step's rows of gx into pre, then addmm_)
     (i, f, _, o) = sigmoid(pre); g = tanh(pre_g)   one sigmoid over all four blocks beats three over
                                                    strided slices; g's block is then overwritten
     c_t = f*c_{t-1} + i*g;  h_t = o*tanh(c_t)      (then h_t W_hr^T with a projection)
@@ -31,6 +32,10 @@ from fastrnn.cpu.function import run
 from fastrnn.cpu.grads import weight_grad
 
 CELL = "lstm"
+# With variable lengths the forward reads each step's rows of the caller's gx by an index_select
+# into `pre` (function.py): the copy the addmm makes of its input anyway, so the run order needs no
+# (N, 4H) copy of gx.
+GATHERS_GX = True
 
 
 def forward(problem, store):
@@ -40,6 +45,10 @@ def forward(problem, store):
     batch, h_out = p.batch, p.h_out
     hidden = p.gx.shape[-1] // 4
     gx = p.gx
+    # The caller's (T, B, 4H) gx, read a step's rows at a time (GATHERS_GX).
+    gather = layout.packed and gx.dim() == 3
+    if gather:
+        gx = gx.reshape(-1, gx.shape[-1])
     w_t = p.w_hh.t().contiguous()  # (H_out, 4H)
     w_hr_t = None if p.w_hr is None else p.w_hr.t().contiguous()  # (H, P)
     out = layout.new_buffer((batch, h_out), gx)
@@ -53,11 +62,15 @@ def forward(problem, store):
         row, acts, c, pre_n, tc_n = work[:n], work[:n, : 4 * hidden], work[:n, 4 * hidden :], pre[:n], tc[:n]
         i, f, g, o = acts.view(n, 4, hidden).unbind(1)
         g_pre = pre_n[:, 2 * hidden : 3 * hidden]
-        gxs = layout.steps_of(gx, segment)
+        gxs = layout.gather_steps(segment) if gather else layout.steps_of(gx, segment)
         h_ins, h_outs = layout.previous_steps(out, segment, p.h0), layout.steps_of(out, segment)
         recs = None if rec is None else layout.steps_of(rec, segment)
         for k in range(len(gxs)):
-            torch.addmm(gxs[k], h_ins[k], w_t, out=pre_n)
+            if gather:
+                torch.index_select(gx, 0, gxs[k], out=pre_n)
+                pre_n.addmm_(h_ins[k], w_t)
+            else:
+                torch.addmm(gxs[k], h_ins[k], w_t, out=pre_n)
             torch.sigmoid(pre_n, out=acts)
             torch.tanh(g_pre, out=g)
             c.mul_(f)
@@ -74,17 +87,17 @@ def forward(problem, store):
     return (out, h_n, work[:, 4 * hidden :].clone()), ((rec, out) if store else ())
 
 
-def _local_factors(layout, rec, c0, with_hp):
+def _local_factors(layout, rec, c0, with_hp, dgates=None):
     """Per-step factors the backward scales, for all steps at once (see the module docstring).
 
     Returns dgates (..., 4H) holding (g i(1-i), c_{t-1} f(1-f), i(1-g^2), tanh(c_t) o(1-o)), kc
     (..., H) = o(1 - tanh(c_t)^2), f (..., H) and, with_hp, hp = o*tanh(c_t), all per-step buffers
-    of the layout ((T, B, X) or packed (N, X)) in time order.
+    of the layout ((T, B, X) or packed (N, X)) in time order; dgates into `dgates` when given.
     """
     hidden = rec.shape[-1] // 5
     acts, c = rec[..., : 4 * hidden], rec[..., 4 * hidden :]
     i, f, g, o = acts.unflatten(-1, (4, hidden)).unbind(-2)
-    dgates = torch.addcmul(acts, acts, acts, value=-1)  # a(1-a), contiguous
+    dgates = torch.addcmul(acts, acts, acts, value=-1, out=dgates)  # a(1-a), contiguous
     d_i, d_f, d_g, d_o = dgates.unflatten(-1, (4, hidden)).unbind(-2)
     d_i.mul_(g)
     for d_f_part, c_prev in layout.pairs(d_f, c, c0):
@@ -99,13 +112,14 @@ def _local_factors(layout, rec, c0, with_hp):
     return dgates, kc, f, hp
 
 
-def backward(problem, saved, dout, dh_n, dc_n):
-    """The backward loop. Returns (dgx, dh0, dc0, dw_hh, dw_hr, None) in run order."""
+def backward(problem, saved, dout, dh_n, dc_n, dgates=None):
+    """The backward loop. Returns (dgx, dh0, dc0, dw_hh, dw_hr, None) in run order; dgx is
+    `dgates` (a contiguous buffer of its shape) when given."""
     p, layout = problem, problem.layout
     rec, out = saved
     hidden = rec.shape[-1] // 5
     w_hh, w_hr = p.w_hh, p.w_hr
-    dgates, kc, f, hp = _local_factors(layout, rec, p.c0, w_hr is not None)
+    dgates, kc, f, hp = _local_factors(layout, rec, p.c0, w_hr is not None, dgates)
     gate_blocks = dgates.unflatten(-1, (4, hidden))
     d_ifg, d_o = gate_blocks[..., :3, :], gate_blocks[..., 3, :]
     # dh of every step: dout, plus dh_n at each sequence's last step, plus what the step after it

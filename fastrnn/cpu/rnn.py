@@ -39,18 +39,19 @@ def forward(problem, store):
     return (out, layout.last_steps(out).clone(), None), ((out,) if store else ())
 
 
-def backward(problem, saved, dout, dh_n, dc_n):
-    """The backward loop. Returns (dgx, dh0, None, dw_hh, None, None) in run order."""
+def backward(problem, saved, dout, dh_n, dc_n, dgates=None):
+    """The backward loop. Returns (dgx, dh0, None, dw_hh, None, None) in run order; dgx is
+    `dgates` (a contiguous buffer of its shape) when given."""
     p, layout = problem, problem.layout
     (out,) = saved
     tanh = p.nonlinearity == "tanh"
     if tanh:
-        dgates = torch.addcmul(torch.ones((), dtype=out.dtype), out, out, value=-1)
+        dgates = torch.addcmul(torch.ones((), dtype=out.dtype), out, out, value=-1, out=dgates)
     else:
         # torch's threshold_backward: 0 where the output is <= 0, else 1, so a NaN output
         # (NaN <= 0 is false) passes its gradient as in torch.nn.
         alive = (out <= 0).logical_not_()
-        dgates = alive.to(out.dtype)
+        dgates = alive.to(out.dtype) if dgates is None else dgates.copy_(alive)
     dh = dh_n + layout.last_steps(dout)  # dh of the step being processed
     zeros, zero = dh.new_zeros(dh.shape), dh.new_zeros(())
     for segment in reversed(layout.segments):
