@@ -5,7 +5,8 @@ order (layout.py).
 
 b_hn sits inside the reset product (n = tanh(gx_n + r*(h W_hn^T + b_hn))), so the product of a step
 keeps gh = h W_hh^T + b_hh apart from gx (b_hh is the addmm's broadcast input). Forward step, seven
-ops (one more copy when a gradient is needed):
+ops (one more copy when a gradient is needed, one more with variable lengths: the gather of the
+step's rows of gx):
     gh = b_hh + h_{t-1} W_hh^T;  (r, z) = sigmoid(gx_rz + gh_rz)   (an add, then sigmoid in place)
     n = tanh(gx_n + r*gh_n);  h_t = n + z*(h_{t-1} - n)  (ATen's form, also at +-inf)
 (Adding gx_rz and b_hn into one addmm input would save the add but costs a (T, B, 3H) copy of gx.)
@@ -18,7 +19,9 @@ blocks are the gradient of gx:
     dh_{t-1} = dout_{t-1} + dh*z + dgh W_hh,  dgh = (dr, dz, dhn)
 dgh is not one contiguous range, so the step takes two products, (dr, dz) W_hh[:2H] and dhn
 W_hh[2H:] (a zero-padded (4H, H) weight would make it one, but costs a quarter more multiply-adds
-and a weight-sized buffer). dW_hh = sum dgh^T h_{t-1} and db_hh = sum dgh after the loop.
+and a weight-sized buffer). dW_hh = sum dgh^T h_{t-1} and db_hh = sum dgh after the loop. Where dgx
+is laid out in place (function.py), hn's factors are a buffer of their own and a step scales the
+two.
 """
 
 import sys
@@ -29,6 +32,9 @@ from fastrnn.cpu.function import run
 from fastrnn.cpu.grads import weight_grad
 
 CELL = "gru"
+# With variable lengths the forward index_selects each step's rows of the caller's gx into a
+# (B, 3H) buffer (function.py): one more op per step, and no (N, 3H) run-order copy of gx.
+GATHERS_GX = True
 
 
 def forward(problem, store):
@@ -39,6 +45,11 @@ def forward(problem, store):
     hidden = p.gx.shape[-1] // 3
     w_t = p.w_hh.t().contiguous()  # (H, 3H)
     gx = p.gx
+    # The caller's (T, B, 3H) gx, read a step's rows at a time into gx_step (GATHERS_GX).
+    gather = layout.packed and gx.dim() == 3
+    if gather:
+        gx = gx.reshape(-1, gx.shape[-1])
+        gx_step = gx.new_empty(batch, 3 * hidden)
     b_hh = gx.new_zeros(3 * hidden) if p.b_hh is None else p.b_hh
     gx_rz, gx_n = gx[..., : 2 * hidden], gx[..., 2 * hidden :]
     out = layout.new_buffer((batch, hidden), gx)
@@ -48,10 +59,17 @@ def forward(problem, store):
         n = segment[2]
         row, product, rz = work[:n], work[:n, : 3 * hidden], work[:n, : 2 * hidden]
         r, z, gh_n, new = row.view(n, 4, hidden).unbind(1)
-        gx_rzs, gx_ns = layout.steps_of(gx_rz, segment), layout.steps_of(gx_n, segment)
         h_ins, h_outs = layout.previous_steps(out, segment, p.h0), layout.steps_of(out, segment)
+        if gather:
+            rows = layout.gather_steps(segment)
+            gx_rzs = (gx_step[:n, : 2 * hidden],) * len(rows)  # refilled every step
+            gx_ns = (gx_step[:n, 2 * hidden :],) * len(rows)
+        else:
+            gx_rzs, gx_ns = layout.steps_of(gx_rz, segment), layout.steps_of(gx_n, segment)
         recs = None if rec is None else layout.steps_of(rec, segment)
         for k in range(len(gx_ns)):
+            if gather:
+                torch.index_select(gx, 0, rows[k], out=gx_step[:n])
             torch.addmm(b_hh, h_ins[k], w_t, out=product)
             rz.add_(gx_rzs[k]).sigmoid_()
             torch.addcmul(gx_ns[k], r, gh_n, out=new)
@@ -65,38 +83,46 @@ def forward(problem, store):
     return (out, layout.last_steps(out).clone(), None), ((rec, out) if store else ())
 
 
-def _local_factors(layout, rec, out, h0):
-    """(..., 4H) factors (see the module docstring) in the (r, z, n, hn) layout and z (..., H):
-    per-step buffers of the layout ((T, B, X) or packed (N, X)), time order."""
+def _local_factors(layout, rec, out, h0, dgates=None):
+    """The factors (see the module docstring) as (factors (..., 4H) in the (r, z, n, hn) layout,
+    None), or with `dgates` (a (..., 3H) buffer) as (dgates holding (r, z, n), hn (..., H)); and
+    z (..., H). Per-step buffers of the layout ((T, B, X) or packed (N, X)), time order."""
     hidden = rec.shape[-1] // 4
     r, z, gh_n, new = rec.unflatten(-1, (4, hidden)).unbind(-2)
-    factors = rec.new_empty(rec.shape)
-    k_r, k_z, k_n, k_hn = factors.unflatten(-1, (4, hidden)).unbind(-2)
+    if dgates is None:
+        factors, k_hn = rec.new_empty(rec.shape), None
+        k_r, k_z, k_n, k_hn_view = factors.unflatten(-1, (4, hidden)).unbind(-2)
+    else:
+        factors, k_hn = dgates, rec.new_empty((*rec.shape[:-1], hidden))
+        (k_r, k_z, k_n), k_hn_view = dgates.unflatten(-1, (3, hidden)).unbind(-2), k_hn
     one = torch.ones((), dtype=rec.dtype)
     torch.addcmul(one, new, new, value=-1, out=k_n)  # 1 - n^2
     torch.addcmul(k_n, k_n, z, value=-1, out=k_n)  # (1-z)(1-n^2)
-    torch.mul(k_n, r, out=k_hn)
+    torch.mul(k_n, r, out=k_hn_view)
     torch.addcmul(r, r, r, value=-1, out=k_r)  # r(1-r)
     k_r.mul_(k_n).mul_(gh_n)
     for k_z_part, h_prev in layout.pairs(k_z, out, h0):
         k_z_part.copy_(h_prev)
     k_z.sub_(new).mul_(z)
     torch.addcmul(k_z, k_z, z, value=-1, out=k_z)  # (h_{t-1}-n) z(1-z)
-    return factors, z
+    return factors, k_hn, z
 
 
-def backward(problem, saved, dout, dh_n, dc_n):
-    """The backward loop. Returns (dgx, dh0, None, dw_hh, None, db_hh) in run order."""
+def backward(problem, saved, dout, dh_n, dc_n, dgates=None):
+    """The backward loop. Returns (dgx, dh0, None, dw_hh, None, db_hh) in run order; dgx is
+    `dgates` (a contiguous buffer of its shape) when given, with hn's gradients apart (one more
+    product per step: the loop scales the two buffers separately)."""
     p, layout = problem, problem.layout
     rec, out = saved
     hidden = rec.shape[-1] // 4
-    dgates, z = _local_factors(layout, rec, out, p.h0)
+    dgates, apart, z = _local_factors(layout, rec, out, p.h0, dgates)
     w_rz, w_n = p.w_hh[: 2 * hidden], p.w_hh[2 * hidden :]
-    d_rz, d_hn = dgates[..., : 2 * hidden], dgates[..., 3 * hidden :]
+    d_rz = dgates[..., : 2 * hidden]
+    d_hn = dgates[..., 3 * hidden :] if apart is None else apart
     dh = dh_n + layout.last_steps(dout)  # dh of the step being processed
     zeros = dh.new_zeros(dh.shape)
     tmp = torch.empty_like(dh)
-    gate_blocks = dgates.unflatten(-1, (4, hidden))
+    gate_blocks = dgates.unflatten(-1, (4 if apart is None else 3, hidden))
     for segment in reversed(layout.segments):
         n = segment[2]
         dh_n_, tmp_n = dh[:n], tmp[:n]
@@ -106,6 +132,8 @@ def backward(problem, saved, dout, dh_n, dc_n):
         dprevs = layout.previous_steps(dout, segment, zeros)
         for k in range(len(d4s) - 1, -1, -1):
             d4s[k].mul_(dh1)
+            if apart is not None:
+                d_hns[k].mul_(dh_n_)
             torch.addcmul(dprevs[k], dh_n_, zs[k], out=tmp_n)
             torch.addmm(tmp_n, d_rzs[k], w_rz, out=dh_n_)
             dh_n_.addmm_(d_hns[k], w_n)
@@ -116,7 +144,7 @@ def backward(problem, saved, dout, dh_n, dc_n):
     if p.b_hh is not None:
         steps = tuple(range(d_rz.dim() - 1))  # (T, B) or packed (N)
         db_hh = torch.cat([d_rz.sum(dim=steps), d_hn.sum(dim=steps)])
-    return dgates[..., : 3 * hidden], dh, None, dw_hh, None, db_hh
+    return (dgates[..., : 3 * hidden] if apart is None else dgates), dh, None, dw_hh, None, db_hh
 
 
 def gru_recurrence(gx, h0, w_hh, b_hh=None, lengths=None, reverse=False):
