@@ -179,10 +179,10 @@ def op_backward(call, output, reserve, dout, dh_n, dc_n):
     dout = layout.to_run(dout).to(dtype)
     dh_n = layout.rows_to_run(dh_n.to(dtype))
     dc_n = None if dc_n is None else layout.rows_to_run(dc_n.to(dtype))
-    # Packed, forward direction and no cast after: the packed dgates (GRU: its (r, z, n) part) are
-    # the first N rows of dgx's own buffer, laid out in place after the loop (no packed dgates and
-    # padded dgx side by side, the backward's largest pair).
-    in_place = layout.packed and not call.reverse and dtype == output.dtype
+    # Packed and no cast after: the packed dgates (GRU: its (r, z, n) part) are the first N rows of
+    # dgx's own buffer, laid out in place after the loop (no packed dgates and padded dgx side by
+    # side, the backward's largest pair).
+    in_place = layout.packed and dtype == output.dtype
     width = call.w_hh.shape[0]
     dgx_buffer = output.new_empty(steps * batch, width) if in_place else None
     options = {} if dgx_buffer is None else {"dgates": dgx_buffer[: layout.rows]}

@@ -101,17 +101,33 @@ class Layout:
     def from_run_in_place(self, buffer, chunk=16):
         """buffer (T*B, X) whose first N rows hold a packed run-order tensor -> the (T, B, X)
         tensor from_run returns, in buffer's own storage (no second buffer as large as the
-        result). Forward direction only: step t's caller positions are rows [tB, (t+1)B), at or
-        after all packed rows of steps <= t (offset_t <= tB), so moving `chunk` steps at a time,
-        the last first, never overwrites a packed row that is still to move."""
-        if self._reversed:
-            raise ValueError("from_run_in_place needs the forward direction")
+        result).
+
+        First each run step t moves to rows [tB, (t+1)B) (row j to tB + order[j]): they start at
+        or after all packed rows of steps <= t (offset_t <= tB), so moving `chunk` steps at a
+        time, the last first, never overwrites a packed row that is still to move. That is the
+        result for the forward direction; for the reverse one each sequence's steps are then
+        reversed within its length by swapping row pairs, `chunk` * B pairs at a time."""
         offsets, batch = self._offsets, self.batch
+        t = torch.arange(self.steps).unsqueeze(1)
+        if self._reversed:
+            placed = (t * batch + self._order)[t < self.lengths]
+        else:
+            placed = self._gather
         for s1 in range(self.steps, 0, -chunk):
             s0 = max(0, s1 - chunk)
             rows = buffer[offsets[s0] : offsets[s1]].clone()
             buffer[s0 * batch : s1 * batch].zero_()
-            buffer.index_copy_(0, self._gather[offsets[s0] : offsets[s1]], rows)
+            buffer.index_copy_(0, placed[offsets[s0] : offsets[s1]], rows)
+        if self._reversed:
+            # Sequence order[j]'s steps tau and length - 1 - tau, for tau below half its length.
+            swap = t < self.lengths // 2
+            first = (t * batch + self._order)[swap]
+            second = ((self.lengths - 1 - t) * batch + self._order)[swap]
+            for start in range(0, first.shape[0], chunk * batch):
+                a, b = first[start : start + chunk * batch], second[start : start + chunk * batch]
+                rows_a, rows_b = buffer.index_select(0, a), buffer.index_select(0, b)
+                buffer.index_copy_(0, a, rows_b).index_copy_(0, b, rows_a)
         return buffer.view(self.steps, batch, buffer.shape[-1])
 
     def rows_to_run(self, state):
