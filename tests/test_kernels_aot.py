@@ -24,6 +24,8 @@ pytestmark = pytest.mark.slow
 RELEASE_ADD = re.compile(r"(red|atom)\.global\.gpu\.release\.add")
 ACQUIRE_POLL = re.compile(r"ld\.global\.gpu\.acquire")
 L2_LOAD = re.compile(r"ld\.global\.cg")
+# The `load` poll (FASTRNN_BARRIER_POLL=load): inline PTX by every thread.
+LOAD_POLL = re.compile(r"ld\.acquire\.gpu\.global\.b32")
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,46 @@ def test_the_cooperative_barrier_is_release_add_acquire_poll_and_l2_loads(compil
         assert RELEASE_ADD.search(ptx), line
         assert ACQUIRE_POLL.search(ptx), line
         assert L2_LOAD.search(ptx), line
+
+
+def _poll_loops(ptx):
+    """The grid barrier's poll loops: the PTX basic blocks that branch back to their own label and
+    read with acquire semantics."""
+    loops = []
+    for block in re.split(r"\n(?=\$L__BB\d+_\d+:)", ptx):
+        label = re.match(r"(\$L__BB\d+_\d+):", block)
+        if (label and re.search(rf"bra(\.uni)?\s+{re.escape(label.group(1))};", block)
+                and "acquire" in block):
+            loops.append(block)
+    return loops
+
+
+@pytest.mark.parametrize("poll", ["rmw", "load"])
+def test_barrier_poll_variants(poll, tmp_path):
+    """FASTRNN_BARRIER_POLL: `rmw` (tl.atomic_add of 0, which LLVM lowers to a thread-0 acquire load
+    broadcast through shared memory: CTA barriers in the loop) and `load` (an acquire load by every
+    thread, nothing else in the loop); both arrive with one release add and keep the bit-30 error."""
+    from fastrnn.kernels import aot
+
+    index = next(i for i, c in enumerate(aot.configs(quick=True))
+                 if c.plan.form == "cooperative" and (c.cell, c.pass_name) == ("lstm", "fwd"))
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env.update(TRITON_DEFAULT_FP_FUSION="1", FASTRNN_BARRIER_POLL=poll)
+    run = subprocess.run([sys.executable, "-m", "fastrnn.kernels.aot", "--quick", "--index",
+                          str(index), "--ptx", str(tmp_path)], capture_output=True, text=True,
+                         env=env, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+    ptx = Path(tmp_path, f"{index:02d}.ptx").read_text()
+    loops = _poll_loops(ptx)
+    assert len(loops) == 1 and len(RELEASE_ADD.findall(ptx)) == 1, run.stdout
+    assert re.search(r"red\.global\.gpu\.relaxed\.or\.b32", ptx)  # the bit-30 error
+    assert "atom." not in loops[0]
+    if poll == "load":
+        assert LOAD_POLL.search(loops[0]) and "bar.sync" not in loops[0]
+        assert not ACQUIRE_POLL.search(ptx)
+    else:
+        assert ACQUIRE_POLL.search(loops[0]) and loops[0].count("bar.sync") == 2
+        assert not LOAD_POLL.search(ptx)
 
 
 def test_persistent_compiles_no_barrier(compiled):

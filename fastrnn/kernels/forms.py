@@ -42,6 +42,17 @@ FORMS = ("persistent", "cooperative", "stepwise")
 FORM_ENV_VAR = "FASTRNN_KERNEL_FORM"
 # Tests only: cooperative programs arrive at each grid barrier after a pseudo-random delay.
 JITTER_ENV_VAR = "FASTRNN_BARRIER_JITTER"
+# How a cooperative program polls its grid barrier (jit._grid_sync): 'rmw', an acquire atomic add
+# of 0 (the default), or 'load', an acquire load in inline PTX (GPU only: under the interpreter,
+# which cannot run inline assembly, the barrier polls with 'rmw' whatever this says).
+BARRIER_POLL_ENV_VAR = "FASTRNN_BARRIER_POLL"
+BARRIER_POLLS = ("rmw", "load")
+# The grid barrier's options, one constexpr of bits (the kernels' JITTER argument, plan_meta).
+BARRIER_JITTER = 1
+BARRIER_POLL_LOAD = 2
+# The barrier compiled out (no arrival, no wait): wrong results, for timing probes only
+# (fastrnn.kernels.probe through _barrier_compiled_out); no environment variable sets it.
+BARRIER_NO_WAIT = 4
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 # Batch rows per persistent program; tl.dot needs M >= 16 on GPUs, so this is also the minimum.
 PERSISTENT_BLOCK_B = 16
@@ -466,21 +477,57 @@ def split_k(k_block, n_block, m_block, ieee):
     return min(4 if m_block <= 16 else 2, k_block // 64)
 
 
+def barrier_poll():
+    """How cooperative programs poll their grid barrier: FASTRNN_BARRIER_POLL, 'rmw' (default) or
+    'load' (see BARRIER_POLL_ENV_VAR)."""
+    poll = os.environ.get(BARRIER_POLL_ENV_VAR, "").strip().lower() or "rmw"
+    if poll not in BARRIER_POLLS:
+        raise ValueError(f"{BARRIER_POLL_ENV_VAR}={poll!r}: select from {BARRIER_POLLS}.")
+    return poll
+
+
+_no_wait = [False]
+
+
+@contextlib.contextmanager
+def _barrier_compiled_out():
+    """Timing probes only (fastrnn.kernels.probe): in this block, process-wide (autograd's backward
+    thread included), cooperative kernels compile without their grid barrier, so their programs
+    never wait for each other and their RESULTS ARE WRONG. Bounds the barrier's share of a step."""
+    _no_wait[0] = True
+    try:
+        yield
+    finally:
+        _no_wait[0] = False
+
+
+def barrier_bits(interpreter=None):
+    """The grid barrier's option bits (BARRIER_*) that cooperative kernels compile with now."""
+    interpreter = triton_interpreter_enabled() if interpreter is None else interpreter
+    bits = BARRIER_JITTER if os.environ.get(JITTER_ENV_VAR, "0") not in ("", "0") else 0
+    if barrier_poll() == "load" and not interpreter:
+        bits |= BARRIER_POLL_LOAD
+    if _no_wait[0]:
+        bits |= BARRIER_NO_WAIT
+    return bits
+
+
 def plan_meta(shape, plan):
     """The constexprs (and launch options) a plan gives every kernel of a cell.
 
     BLOCK_HF / NUM_HF and BLOCK_K / NUM_K: the chunk extent and count of products over K = H and
     over K = H_out; persistent programs take all of K in one chunk (their state is a register block
-    that cannot be cut), the others chunks of at most plan.k_chunk.
+    that cannot be cut), the others chunks of at most plan.k_chunk. JITTER: the grid barrier's
+    option bits (barrier_bits; 0 outside the cooperative form).
     """
-    jitter = os.environ.get(JITTER_ENV_VAR, "0") not in ("", "0")
-    meta = _plan_meta(shape, plan, jitter, torch.backends.cuda.matmul.allow_tf32,
-                      triton_interpreter_enabled())
+    interpreter = triton_interpreter_enabled()
+    meta = _plan_meta(shape, plan, barrier_bits(interpreter), torch.backends.cuda.matmul.allow_tf32,
+                      interpreter)
     return dict(meta)
 
 
 @functools.lru_cache(maxsize=4096)
-def _plan_meta(shape, plan, jitter, tf32, interpreter):
+def _plan_meta(shape, plan, barrier, tf32, interpreter):
     del tf32, interpreter  # part of the cache key only: dot_meta reads them
     block_hf, _ = _chunked(shape.hidden, plan.k_chunk)
     block_k, _ = _chunked(shape.h_out, plan.k_chunk)
@@ -493,7 +540,7 @@ def _plan_meta(shape, plan, jitter, tf32, interpreter):
         "BLOCK_K": block_k, "NUM_K": triton.cdiv(shape.h_out, block_k),
         "SPLIT_K": split_k(block_k, plan.block_h, plan.block_b, ieee), "NUM_HT": plan.hidden_tiles,
         "LOCAL": plan.local, "SYNC": plan.form == "cooperative",
-        "STEPWISE": plan.form == "stepwise", "JITTER": plan.form == "cooperative" and jitter,
+        "STEPWISE": plan.form == "stepwise", "JITTER": barrier if plan.form == "cooperative" else 0,
         "num_warps": plan.num_warps,
         # One stage: software pipelining of the in-loop loads would stage them in shared memory,
         # which the resident weights need (the LSTM backward at H = 128 bf16 grows from 148 to

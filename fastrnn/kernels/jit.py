@@ -160,7 +160,30 @@ def _load_previous_state(out_ptr, h0_ptr, t_prev, T, B, N, i_b, m_b, b_len, i_n,
 
 
 @triton.jit
-def _grid_sync(sync_ptr, target, spin_limit):
+def _load_acquire(p_x):
+    """*p_x (a scalar int32 pointer) read with an acquire load at GPU scope: PTX
+    `ld.acquire.gpu.global.b32`, which Triton has no operation for (tl.load has no memory
+    semantics, tl.atomic_* are read-modify-writes). Every thread of the program executes it; loads
+    of one address by a warp are one request. Not pure, so the compiler neither merges repeated
+    polls nor hoists one out of a loop. Inline PTX: never under the interpreter (forms.plan_meta)."""
+    return tl.inline_asm_elementwise("ld.acquire.gpu.global.b32 $0, [$1];", "=r,l", [p_x],
+                                     dtype=tl.int32, is_pure=False, pack=1)
+
+
+@triton.jit
+def _poll(sync_ptr, POLL_LOAD: tl.constexpr):
+    """The barrier counter as an acquire read: an acquire load (POLL_LOAD) or, by default, an
+    acquire atomic add of 0 (the compiler predicates it on one thread and broadcasts the value
+    through shared memory with a CTA barrier, on every poll)."""
+    if POLL_LOAD:
+        seen = _load_acquire(sync_ptr)
+    else:
+        seen = tl.atomic_add(sync_ptr, 0, sem="acquire", scope="gpu")
+    return seen
+
+
+@triton.jit
+def _grid_sync(sync_ptr, target, spin_limit, POLL_LOAD: tl.constexpr):
     """Barrier of the NUM_HT programs of one batch tile, the `target // NUM_HT`-th of the launch.
 
     sync_ptr: this batch tile's int32 counter, zeroed before the launch and only ever increased,
@@ -171,13 +194,19 @@ def _grid_sync(sync_ptr, target, spin_limit):
     releases every waiter of this tile now and at every later barrier (they all compare below
     2^30), and the host turns the bit into an error. A GPU never hangs on a program that is not
     resident; the cooperative launch makes that a bug, not a scheduling accident.
+
+    POLL_LOAD (FASTRNN_BARRIER_POLL=load, forms.barrier_poll) polls with an acquire load instead
+    of an atomic: each thread polls and leaves the loop on its own. The bit-30 error is decided by
+    the thread that runs the scalar atomic_or (thread 0, as the compiler predicates it), the one
+    that also arrived: if it saw every arrival, the CTA barrier after the loop extends its acquire
+    to the whole program, so a thread that gave up polling still reads the released stores.
     """
     tl.debug_barrier()
     tl.atomic_add(sync_ptr, 1, sem="release", scope="gpu")
-    seen = tl.atomic_add(sync_ptr, 0, sem="acquire", scope="gpu")
+    seen = _poll(sync_ptr, POLL_LOAD)
     spins = 0
     while (seen < target) & (spins < spin_limit):
-        seen = tl.atomic_add(sync_ptr, 0, sem="acquire", scope="gpu")
+        seen = _poll(sync_ptr, POLL_LOAD)
         spins += 1
     if seen < target:
         tl.atomic_or(sync_ptr, 1 << 30, sem="relaxed", scope="gpu")
@@ -186,17 +215,24 @@ def _grid_sync(sync_ptr, target, spin_limit):
 
 @triton.jit
 def _sync_if(SYNC: tl.constexpr, sync_ptr, barriers, NUM_HT: tl.constexpr, spin_limit,
-             JITTER: tl.constexpr):
+             BARRIER: tl.constexpr):
     """The `barriers`-th grid barrier of this launch when SYNC (cooperative form), else nothing;
-    returns the count of barriers passed. JITTER (tests only, FASTRNN_BARRIER_JITTER=1) makes
-    each program arrive late by a pseudo-random number of polls, so that a GPU test can show the
-    barrier holds when programs do not run in lockstep."""
+    returns the count of barriers passed.
+
+    BARRIER: the barrier's options as forms.BARRIER_* bits (the kernels pass their JITTER
+    constexpr, forms.plan_meta; 0 is the plain barrier). JITTER (tests only,
+    FASTRNN_BARRIER_JITTER=1) makes each program arrive late by a pseudo-random number of polls,
+    so that a GPU test can show the barrier holds when programs do not run in lockstep. POLL_LOAD
+    polls with an acquire load (_grid_sync). NO_WAIT compiles the barrier out: wrong results, for
+    timing probes only (fastrnn.kernels.probe), never set by a user-facing switch.
+    """
     if SYNC:
-        if JITTER:
+        if BARRIER & 1:
             delay = (tl.program_id(0) * 7919 + barriers * 104729) % 97
             for _ in range(delay):
                 tl.atomic_add(sync_ptr, 0, sem="relaxed", scope="gpu")
-        _grid_sync(sync_ptr, (barriers + 1) * NUM_HT, spin_limit)
+        if (BARRIER & 4) == 0:
+            _grid_sync(sync_ptr, (barriers + 1) * NUM_HT, spin_limit, (BARRIER & 2) != 0)
     return barriers + 1
 
 
