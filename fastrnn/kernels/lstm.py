@@ -60,6 +60,27 @@ from fastrnn.kernels.jit import (
 CELL = "lstm"
 
 
+@triton.jit
+def _tanh_gate(x, FMA: tl.constexpr):
+    """jit._tanh(x), bit for bit, for the g gate's pre-activation (gx + the recurrent product).
+
+    FMA (fp32 I/O, whose IEEE product is a chain of FMAs): the exponential branch reads x through
+    a select (its value wherever that branch is taken is x itself, NaN and inf included). With x
+    read directly by both branches, LLVM's SLP vectorizer in triton 3.9 aborts the process
+    (`scheduleBlock: must be scheduled at this point`, an assertion, not an exception) compiling
+    the fp32 forward at BLOCK_H = 64 (H = 33..64, with or without a projection): it bundles the
+    four gates' pre-activations with their FMA chains into one tree and fails to schedule it.
+    """
+    if FMA:
+        small = tl.abs(x) < 0.25
+        x2 = x * x
+        series = x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0
+                                                                         + x2 * (62.0 / 2835.0)))))
+        b_out = tl.where(small, series, 2.0 * _sigmoid(2.0 * tl.where(small, 0.0, x)) - 1.0)
+    else:
+        b_out = _tanh(x)
+    return b_out
+
 
 @triton.jit
 def _lstm_cell_fwd(
@@ -91,7 +112,8 @@ def _lstm_cell_fwd(
     p_gx = gx_ptr + o_g
     b_i = _sigmoid(tl.load(p_gx, mask=m_bh, other=0.0).to(tl.float32) + b_gi)
     b_f = _sigmoid(tl.load(p_gx + H, mask=m_bh, other=0.0).to(tl.float32) + b_gf)
-    b_g = _tanh(tl.load(p_gx + 2 * H, mask=m_bh, other=0.0).to(tl.float32) + b_gg)
+    b_g = _tanh_gate(tl.load(p_gx + 2 * H, mask=m_bh, other=0.0).to(tl.float32) + b_gg,
+                     gx_ptr.dtype.element_ty == tl.float32)
     b_o = _sigmoid(tl.load(p_gx + 3 * H, mask=m_bh, other=0.0).to(tl.float32) + b_go)
     b_c_new = b_f * b_c + b_i * b_g
     b_hp = tl.where(m_h[None, :], b_o * _tanh(b_c_new), 0.0)
