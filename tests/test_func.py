@@ -83,10 +83,12 @@ def test_second_derivative(backend):
         twice()
 
 
-# The torch backend under vmap: torch's RNN ops have no batching rule, so the stack runs as the
-# fastrnn::torch_rnn op, whose rule folds the instances into the batch (or loops over vmapped
-# weights), through an autograd.Function so gradients around the vmap work too.
-VMAP_OF_TORCH = {
+# vmap composed with itself and with gradients, every backend. The torch backend: torch's RNN ops
+# have no batching rule, so the stack runs as the fastrnn::torch_rnn op, whose rule folds the
+# instances into the batch (or loops over vmapped weights), through an autograd.Function so
+# gradients around the vmap work too. The kernels' backward under vmap's per-instance loop reads
+# strided slices of the saved output (the triton RNN backward once read them as contiguous).
+VMAP_COMPOSITIONS = {
     "vmap_state": lambda m, x, h: vmap(lambda h: _last(m(x, h)), in_dims=1)(h),
     "grad_of_vmap": lambda m, x, h: grad(
         lambda x: vmap(lambda x: m(x)[0], in_dims=1)(x).square().sum())(x.unsqueeze(1).expand(
@@ -109,18 +111,19 @@ def _last(result):
     return state[0] if isinstance(state, tuple) else state
 
 
-@pytest.mark.parametrize("transform", list(VMAP_OF_TORCH))
+@pytest.mark.parametrize("transform", list(VMAP_COMPOSITIONS))
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
-def test_torch_backend_under_vmap_matches_the_reference(kind, transform):
+@pytest.mark.parametrize("backend", backend_params(("cpu", "triton", "torch")))
+def test_vmap_compositions_match_the_reference(backend, kind, transform):
     """Two layers, bidirectional: the folded batch keeps each instance's sequences apart."""
-    def make(backend):
+    def make(name):
         torch.manual_seed(0)
-        return getattr(fastrnn, kind)(3, 4, num_layers=2, bidirectional=True, backend=backend)
+        return getattr(fastrnn, kind)(3, 4, num_layers=2, bidirectional=True, backend=name)
 
     x = _x(5, 2, 3)
     h = _x(4, 3, 2, 4)  # (L*D, V, B, H): vmapped along dim 1
     if kind == "LSTM":
         h = (h, h.flip(0))
-    expected = VMAP_OF_TORCH[transform](make("reference"), x, h)
-    actual = VMAP_OF_TORCH[transform](make("torch"), x, h)
+    expected = VMAP_COMPOSITIONS[transform](make("reference"), x, h)
+    actual = VMAP_COMPOSITIONS[transform](make(backend), x, h)
     assert_all_close(_flat(actual), _flat(expected))

@@ -323,6 +323,10 @@ def op_backward(call, output, reserve, dout, dh_n, dc_n):
     problem = make_problem(call.cell, call.gx, call.h0, call.c0, call.w_hh, call.w_hr, call.b_hh,
                            call.lengths, call.reverse, call.nonlinearity)
     grads = [g.contiguous() for g in (dout, dh_n, dc_n) if g is not None]
+    # The kernels index the saved tensors as contiguous; under torch.func.vmap's per-instance loop
+    # (ops.batching) they arrive as strided slices of the batched ones.
+    output = output.contiguous()
+    reserve = tuple(r.contiguous() for r in reserve)
     # The backward plans on its own: its kernels need other resources than the forward's, and
     # every form reads the same saved activations.
     return run_planned(problem, "backward",
