@@ -22,7 +22,7 @@ PERSISTENT = forms.Shape("lstm", 128, 0, 16, torch.bfloat16)
 def _barrier_meta(shape, form):
     with forms.use_form(form):
         plan = forms.plan(shape, None, facts=aot.h100_facts())
-    return forms.plan_meta(shape, plan)["JITTER"]
+    return forms.plan_meta(shape, plan)["BARRIER"]
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ import torch
 import triton
 
 from fastrnn.backends import BackendUnavailableError, triton_interpreter_enabled
+from fastrnn.kernels import jit
 
 FORMS = ("persistent", "cooperative", "stepwise")
 FORM_ENV_VAR = "FASTRNN_KERNEL_FORM"
@@ -47,12 +48,11 @@ JITTER_ENV_VAR = "FASTRNN_BARRIER_JITTER"
 # which cannot run inline assembly, the barrier polls with 'rmw' whatever this says).
 BARRIER_POLL_ENV_VAR = "FASTRNN_BARRIER_POLL"
 BARRIER_POLLS = ("rmw", "load")
-# The grid barrier's options, one constexpr of bits (the kernels' JITTER argument, plan_meta).
-BARRIER_JITTER = 1
-BARRIER_POLL_LOAD = 2
-# The barrier compiled out (no arrival, no wait): wrong results, for timing probes only
-# (fastrnn.kernels.probe through _barrier_compiled_out); no environment variable sets it.
-BARRIER_NO_WAIT = 4
+# The grid barrier's option bits (jit.BARRIER_*: the kernels' BARRIER constexpr, plan_meta);
+# BARRIER_NO_WAIT only through probe's _barrier_compiled_out.
+BARRIER_JITTER = jit.BARRIER_JITTER.value
+BARRIER_POLL_LOAD = jit.BARRIER_POLL_LOAD.value
+BARRIER_NO_WAIT = jit.BARRIER_NO_WAIT.value
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 # Batch rows per persistent program; tl.dot needs M >= 16 on GPUs, so this is also the minimum.
 PERSISTENT_BLOCK_B = 16
@@ -517,7 +517,7 @@ def plan_meta(shape, plan):
 
     BLOCK_HF / NUM_HF and BLOCK_K / NUM_K: the chunk extent and count of products over K = H and
     over K = H_out; persistent programs take all of K in one chunk (their state is a register block
-    that cannot be cut), the others chunks of at most plan.k_chunk. JITTER: the grid barrier's
+    that cannot be cut), the others chunks of at most plan.k_chunk. BARRIER: the grid barrier's
     option bits (barrier_bits; 0 outside the cooperative form).
     """
     interpreter = triton_interpreter_enabled()
@@ -540,7 +540,7 @@ def _plan_meta(shape, plan, barrier, tf32, interpreter):
         "BLOCK_K": block_k, "NUM_K": triton.cdiv(shape.h_out, block_k),
         "SPLIT_K": split_k(block_k, plan.block_h, plan.block_b, ieee), "NUM_HT": plan.hidden_tiles,
         "LOCAL": plan.local, "SYNC": plan.form == "cooperative",
-        "STEPWISE": plan.form == "stepwise", "JITTER": barrier if plan.form == "cooperative" else 0,
+        "STEPWISE": plan.form == "stepwise", "BARRIER": barrier if plan.form == "cooperative" else 0,
         "num_warps": plan.num_warps,
         # One stage: software pipelining of the in-loop loads would stage them in shared memory,
         # which the resident weights need (the LSTM backward at H = 128 bf16 grows from 148 to

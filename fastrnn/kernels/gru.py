@@ -196,7 +196,7 @@ def _gru_fwd_kernel(
     LOCAL: tl.constexpr,
     SYNC: tl.constexpr,
     STEPWISE: tl.constexpr,
-    JITTER: tl.constexpr,
+    BARRIER: tl.constexpr,
 ):
     """Forward steps S0 .. S0+STEPS-1."""
     i_bt, i_b, m_b, i_h, m_h, _, _ = _program_tile(B, H, H, BLOCK_B, BLOCK_H, BLOCK_O, NUM_HT)
@@ -245,7 +245,7 @@ def _gru_fwd_kernel(
                                 m_h, STORE_ACTS)
         _store_step(out_ptr, t, B, H, i_b, m_b, i_h, m_h, b_h_new, m_valid)
         b_h = _keep_finished(m_valid, b_h_new, b_h, HAS_LENGTHS)
-        barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, JITTER)
+        barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, BARRIER)
     _store_rows(hn_ptr, H, i_b, m_b, i_h, m_h, b_h)
 
 
@@ -284,7 +284,7 @@ def _gru_bwd_kernel(
     LOCAL: tl.constexpr,
     SYNC: tl.constexpr,
     STEPWISE: tl.constexpr,
-    JITTER: tl.constexpr,
+    BARRIER: tl.constexpr,
     PHASE_A: tl.constexpr,
     PHASE_B: tl.constexpr,
 ):
@@ -310,7 +310,7 @@ def _gru_bwd_kernel(
         if PHASE_A:
             b_dgr, b_dgz, b_dgn = _gru_cell_bwd(acts_ptr, hprev_ptr, dgx_ptr, dgh_ptr, t, B, H,
                                                 b_dht, i_b, m_b, i_h, m_h, m_valid)
-            barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, JITTER)
+            barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, BARRIER)
         if PHASE_B:
             b_dhw = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
             if LOCAL:

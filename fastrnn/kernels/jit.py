@@ -11,6 +11,13 @@ the LSTM projection and every backward's dh_{t-1}).
 import triton
 import triton.language as tl
 
+# The grid barrier's options, bits of one constexpr (the kernels' BARRIER; forms.barrier_bits).
+BARRIER_JITTER = tl.constexpr(1)
+BARRIER_POLL_LOAD = tl.constexpr(2)
+# The barrier compiled out (no arrival, no wait): wrong results, for timing probes only
+# (fastrnn.kernels.probe); no environment variable sets it.
+BARRIER_NO_WAIT = tl.constexpr(4)
+
 
 @triton.jit
 def _dot(b_a, b_w, INPUT_PRECISION: tl.constexpr, DOT_FP32: tl.constexpr):
@@ -219,20 +226,22 @@ def _sync_if(SYNC: tl.constexpr, sync_ptr, barriers, NUM_HT: tl.constexpr, spin_
     """The `barriers`-th grid barrier of this launch when SYNC (cooperative form), else nothing;
     returns the count of barriers passed.
 
-    BARRIER: the barrier's options as forms.BARRIER_* bits (the kernels pass their JITTER
-    constexpr, forms.plan_meta; 0 is the plain barrier). JITTER (tests only,
+    BARRIER: the barrier's options as BARRIER_* bits (the kernels' BARRIER constexpr,
+    forms.plan_meta; 0 is the plain barrier). BARRIER_JITTER (tests only,
     FASTRNN_BARRIER_JITTER=1) makes each program arrive late by a pseudo-random number of polls,
-    so that a GPU test can show the barrier holds when programs do not run in lockstep. POLL_LOAD
-    polls with an acquire load (_grid_sync). NO_WAIT compiles the barrier out: wrong results, for
-    timing probes only (fastrnn.kernels.probe), never set by a user-facing switch.
+    so that a GPU test can show the barrier holds when programs do not run in lockstep.
+    BARRIER_POLL_LOAD polls with an acquire load (_grid_sync). BARRIER_NO_WAIT compiles the
+    barrier out: wrong results, for timing probes only (fastrnn.kernels.probe), never set by a
+    user-facing switch.
     """
     if SYNC:
-        if BARRIER & 1:
+        if BARRIER_JITTER & BARRIER:  # the global first: the interpreter's int has no & constexpr
             delay = (tl.program_id(0) * 7919 + barriers * 104729) % 97
             for _ in range(delay):
                 tl.atomic_add(sync_ptr, 0, sem="relaxed", scope="gpu")
-        if (BARRIER & 4) == 0:
-            _grid_sync(sync_ptr, (barriers + 1) * NUM_HT, spin_limit, (BARRIER & 2) != 0)
+        if (BARRIER_NO_WAIT & BARRIER) == 0:
+            _grid_sync(sync_ptr, (barriers + 1) * NUM_HT, spin_limit,
+                       (BARRIER_POLL_LOAD & BARRIER) != 0)
     return barriers + 1
 
 

@@ -235,7 +235,7 @@ def _lstm_fwd_kernel(
     LOCAL: tl.constexpr,
     SYNC: tl.constexpr,
     STEPWISE: tl.constexpr,
-    JITTER: tl.constexpr,
+    BARRIER: tl.constexpr,
     PHASE_A: tl.constexpr,
     PHASE_B: tl.constexpr,
 ):
@@ -305,7 +305,7 @@ def _lstm_fwd_kernel(
                 _store_step(out_ptr, t, B, H_OUT, i_b, m_b, i_o, m_o, b_hp, m_valid)
                 b_h = _keep_finished(m_valid, b_hp, b_h, HAS_LENGTHS)
         if HAS_PROJ:
-            barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, JITTER)
+            barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, BARRIER)
             if PHASE_B:
                 if LOCAL:
                     b_h_new = _mm(b_hp, b_wr[0], BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
@@ -323,7 +323,7 @@ def _lstm_fwd_kernel(
                 b_h_new = tl.where(m_o[None, :], b_h_new, 0.0)
                 _store_step(out_ptr, t, B, H_OUT, i_b, m_b, i_o, m_o, b_h_new, m_valid)
                 b_h = _keep_finished(m_valid, b_h_new, b_h, HAS_LENGTHS)
-        barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, JITTER)
+        barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, BARRIER)
     if PHASE_A:
         _store_rows(cn_ptr, H, i_b, m_b, i_h, m_h, b_c)
     if (HAS_PROJ and PHASE_B) or (not HAS_PROJ and PHASE_A):
@@ -372,7 +372,7 @@ def _lstm_bwd_kernel(
     LOCAL: tl.constexpr,
     SYNC: tl.constexpr,
     STEPWISE: tl.constexpr,
-    JITTER: tl.constexpr,
+    BARRIER: tl.constexpr,
     PHASE_A: tl.constexpr,
     PHASE_B: tl.constexpr,
 ):
@@ -425,7 +425,7 @@ def _lstm_bwd_kernel(
             b_dgi, b_dgf, b_dgg, b_dgo, b_dc = _lstm_cell_bwd(
                 acts_ptr, cs_ptr, c0_ptr, dgx_ptr, t, t_prev, T, B, H, b_dhp, b_dc, i_b, m_b, i_h,
                 m_h, m_valid, HAS_LENGTHS)
-            barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, JITTER)
+            barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, BARRIER)
         if PHASE_B:
             if LOCAL:
                 b_dh_new = _mm(b_dgi, b_wi[0], BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
@@ -465,7 +465,7 @@ def _lstm_bwd_kernel(
             b_dh = _keep_finished(m_valid, b_dh_new, b_dh, HAS_LENGTHS)
             if HAS_PROJ and not LOCAL:
                 _store_rows(dex_ptr, H_OUT, i_b, m_b, i_o, m_o, b_dh)
-                barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, JITTER)
+                barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, BARRIER)
     if PHASE_A:
         _store_rows(dc0_ptr, H, i_b, m_b, i_h, m_h, b_dc)
     if PHASE_B:

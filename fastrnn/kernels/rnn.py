@@ -124,7 +124,7 @@ def _rnn_fwd_kernel(
     LOCAL: tl.constexpr,
     SYNC: tl.constexpr,
     STEPWISE: tl.constexpr,
-    JITTER: tl.constexpr,
+    BARRIER: tl.constexpr,
 ):
     """Forward steps S0 .. S0+STEPS-1."""
     i_bt, i_b, m_b, i_h, m_h, _, _ = _program_tile(B, H, H, BLOCK_B, BLOCK_H, BLOCK_O, NUM_HT)
@@ -155,7 +155,7 @@ def _rnn_fwd_kernel(
         b_h_new = _rnn_cell_fwd(gx_ptr, t, B, H, b_gh, i_b, m_b, i_h, m_h, RELU)
         _store_step(out_ptr, t, B, H, i_b, m_b, i_h, m_h, b_h_new, m_valid)
         b_h = _keep_finished(m_valid, b_h_new, b_h, HAS_LENGTHS)
-        barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, JITTER)
+        barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, BARRIER)
     _store_rows(hn_ptr, H, i_b, m_b, i_h, m_h, b_h)
 
 
@@ -193,7 +193,7 @@ def _rnn_bwd_kernel(
     LOCAL: tl.constexpr,
     SYNC: tl.constexpr,
     STEPWISE: tl.constexpr,
-    JITTER: tl.constexpr,
+    BARRIER: tl.constexpr,
     PHASE_A: tl.constexpr,
     PHASE_B: tl.constexpr,
 ):
@@ -216,7 +216,7 @@ def _rnn_bwd_kernel(
             b_dht = _add_dout(b_dh, dout_ptr, t, B, H, i_b, m_b, i_h, m_h)
             b_dpre = _rnn_cell_bwd(out_ptr, dgx_ptr, t, B, H, b_dht, i_b, m_b, i_h, m_h, m_valid,
                                    RELU)
-            barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, JITTER)
+            barriers = _sync_if(SYNC, p_sync, barriers, NUM_HT, spin_limit, BARRIER)
         if PHASE_B:
             if LOCAL:
                 b_dh_new = _mm(b_dpre, b_w[0], BLOCK_B, BLOCK_HF, SPLIT_HF, INPUT_PRECISION,
