@@ -266,3 +266,20 @@ def same_error(call_torch, call_fast, error, message):
             call()
         raised.append(info)
     assert [type(info.value) for info in raised] == [error, error]
+
+
+def backends_the_call_ran(monkeypatch, call):
+    """Run `call` and return the backend name of each recurrent_stack it made (a spy on
+    fastrnn.functional.resolve_backend, removed again afterwards)."""
+    seen = []
+    original = fastrnn.functional.resolve_backend
+
+    def spy(requested, spec):
+        name, reason = original(requested, spec)
+        seen.append(name)
+        return name, reason
+
+    monkeypatch.setattr(fastrnn.functional, "resolve_backend", spy)
+    call()
+    monkeypatch.setattr(fastrnn.functional, "resolve_backend", original)
+    return seen

@@ -4,6 +4,7 @@ import logging
 
 import pytest
 import torch
+from helpers import backends_the_call_ran
 
 import fastrnn
 from fastrnn import backends
@@ -134,39 +135,24 @@ def test_auto_choice_is_logged_once(caplog, monkeypatch):
         "fastrnn auto backend: LSTM cpu torch.float32 -> cpu (auto: cpu tensor)"]
 
 
-def _which_backend_ran(monkeypatch, call):
-    """Run `call` and report which implementation ran (by spying on resolve_backend)."""
-    seen = []
-    original = fastrnn.functional.resolve_backend
-
-    def spy(requested, spec):
-        name, reason = original(requested, spec)
-        seen.append(name)
-        return name, reason
-
-    monkeypatch.setattr(fastrnn.functional, "resolve_backend", spy)
-    call()
-    return seen
-
-
 def test_module_argument_beats_context_and_env(monkeypatch):
     monkeypatch.setenv(backends.ENV_VAR, "reference")
     lstm = fastrnn.LSTM(3, 4, backend="torch")
     x = torch.randn(2, 1, 3)
     with use_backend("reference"):
-        assert _which_backend_ran(monkeypatch, lambda: lstm(x)) == ["torch"]
+        assert backends_the_call_ran(monkeypatch, lambda: lstm(x)) == ["torch"]
     auto = fastrnn.LSTM(3, 4)
     with use_backend("torch"):
-        assert _which_backend_ran(monkeypatch, lambda: auto(x)) == ["torch"]
-    assert _which_backend_ran(monkeypatch, lambda: auto(x)) == ["reference"]
+        assert backends_the_call_ran(monkeypatch, lambda: auto(x)) == ["torch"]
+    assert backends_the_call_ran(monkeypatch, lambda: auto(x)) == ["reference"]
     monkeypatch.setenv(backends.ENV_VAR, "cudnn")
-    assert _which_backend_ran(monkeypatch, lambda: auto(x)) == ["torch"]
+    assert backends_the_call_ran(monkeypatch, lambda: auto(x)) == ["torch"]
 
 
 def test_cells_follow_the_policy(monkeypatch):
     cell = fastrnn.GRUCell(3, 4)
     with use_backend("torch"):
-        assert _which_backend_ran(monkeypatch, lambda: cell(torch.randn(2, 3))) == ["torch"]
+        assert backends_the_call_ran(monkeypatch, lambda: cell(torch.randn(2, 3))) == ["torch"]
 
 
 @pytest.mark.triton
@@ -192,11 +178,11 @@ def test_modules_take_backend_none_as_auto(kind, monkeypatch):
     assert module.backend is None
     assert "backend" not in repr(module)
     x = torch.randn(2, 3) if kind.endswith("Cell") else torch.randn(2, 1, 3)
-    assert _which_backend_ran(monkeypatch, lambda: module(x)) == ["cpu"]
+    assert backends_the_call_ran(monkeypatch, lambda: module(x)) == ["cpu"]
     with use_backend("reference"):
-        assert _which_backend_ran(monkeypatch, lambda: module(x)) == ["reference"]
+        assert backends_the_call_ran(monkeypatch, lambda: module(x)) == ["reference"]
     monkeypatch.setenv(backends.ENV_VAR, "torch")
-    assert _which_backend_ran(monkeypatch, lambda: module(x)) == ["torch"]
+    assert backends_the_call_ran(monkeypatch, lambda: module(x)) == ["torch"]
 
 
 def test_convert_passes_backend_none():

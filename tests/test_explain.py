@@ -9,6 +9,7 @@ import contextlib
 
 import pytest
 import torch
+from helpers import backends_the_call_ran
 from torch.nn.utils.rnn import PackedSequence, pack_sequence
 
 import fastrnn
@@ -27,22 +28,6 @@ def _no_env(monkeypatch):
     monkeypatch.delenv(backends.ENV_VAR, raising=False)
 
 
-def _backends_the_call_ran(monkeypatch, call):
-    """Run `call` and return the backend name of each recurrent_stack it made."""
-    seen = []
-    original = fastrnn.functional.resolve_backend
-
-    def spy(requested, spec):
-        name, reason = original(requested, spec)
-        seen.append(name)
-        return name, reason
-
-    monkeypatch.setattr(fastrnn.functional, "resolve_backend", spy)
-    call()
-    monkeypatch.setattr(fastrnn.functional, "resolve_backend", original)
-    return seen
-
-
 def _inputs(kind):
     """(style, input) pairs the module's forward takes."""
     if kind in CELL_KINDS:
@@ -59,7 +44,7 @@ def test_every_module_and_input_style_agrees_with_the_call(kind, backend, monkey
     module = getattr(fastrnn, kind)(IN, H, backend=backend)
     for style, x in _inputs(kind):
         explanation = fastrnn.explain(module, x)
-        assert _backends_the_call_ran(monkeypatch, lambda x=x: module(x)) == [explanation.backend]
+        assert backends_the_call_ran(monkeypatch, lambda x=x: module(x)) == [explanation.backend]
         assert explanation.target == f"fastrnn.{kind}"
         assert explanation.mode == MODES[kind]
         assert explanation.backend == ("cpu" if backend in (None, "auto") else backend)
@@ -95,7 +80,7 @@ def test_where_the_request_came_from(source, monkeypatch):
         monkeypatch.setenv(backends.ENV_VAR, "reference")
     with use_backend("reference") if source == "use_backend" else contextlib.nullcontext():
         explanation = fastrnn.explain(module, x)
-        ran = _backends_the_call_ran(monkeypatch, lambda: module(x))
+        ran = backends_the_call_ran(monkeypatch, lambda: module(x))
     expected = {"argument": "torch", "use_backend": "reference", "FASTRNN_BACKEND": "reference",
                 "default": "auto"}[source]
     assert (explanation.requested, explanation.source) == (expected, source)
@@ -139,7 +124,7 @@ def test_functional_api_arguments(monkeypatch):
     explanation = fastrnn.explain(fastrnn.functional.rnn, x, None, rnn_weights, nonlinearity="relu")
     assert (explanation.mode, explanation.backend) == ("RNN_RELU", "cpu")
     call = lambda: fastrnn.functional.rnn(x, None, rnn_weights, nonlinearity="relu")  # noqa: E731
-    assert _backends_the_call_ran(monkeypatch, call) == ["cpu"]
+    assert backends_the_call_ran(monkeypatch, call) == ["cpu"]
     cell = fastrnn.explain(fastrnn.functional.gru_cell, torch.randn(3, IN), torch.zeros(3, H),
                            torch.randn(3 * H, IN), torch.randn(3 * H, H), backend="reference")
     assert (cell.target, cell.mode, cell.batch, cell.backend) == (
