@@ -16,8 +16,11 @@ from fastrnn.ops import cells, library
 _PER_SEQUENCE = {"gx": 1, "h0": 0, "c0": 0, "lengths": 0}  # each tensor's batch dimension
 
 
-def _select(args, in_dims, index):
-    return tuple(arg if dim is None else arg.select(dim, index) for arg, dim in zip(args, in_dims))
+def _select_one(arg, dim, index):
+    """Instance `index` of one vmapped argument: a tensor, or a list of tensors with a list of dims."""
+    if isinstance(arg, (list, tuple)):
+        return [_select_one(a, d, index) for a, d in zip(arg, dim or [None] * len(arg))]
+    return arg if dim is None else arg.select(dim, index)
 
 
 def _stack(parts):
@@ -31,11 +34,30 @@ def _stack(parts):
     return torch.stack(parts)
 
 
-def _loop(op, info, in_dims, args):
-    """Run `op` per vmapped instance; every output stacked along dim 0."""
-    results = [op(*_select(args, in_dims, i)) for i in range(info.batch_size)]
-    outputs = tuple(_stack(parts) for parts in zip(*results))
-    return outputs, (0,) * len(outputs)
+def loop(op, info, in_dims, args):
+    """Run `op` per vmapped instance; every output (a tensor, or each tensor of a list output)
+    stacked along dim 0. Returns (outputs, out_dims) as a vmap rule does."""
+    results = [op(*(_select_one(a, d, i) for a, d in zip(args, in_dims)))
+               for i in range(info.batch_size)]
+    outputs, dims = [], []
+    for parts in zip(*results):
+        if isinstance(parts[0], (list, tuple)):
+            outputs.append([_stack(list(p)) for p in zip(*parts)])
+            dims.append([0] * len(parts[0]))
+        else:
+            outputs.append(_stack(parts))
+            dims.append(0)
+    return tuple(outputs), tuple(dims)
+
+
+def fold(size, arg, dim, batch_dim):
+    """(..., B, ...) with the vmapped dimension `dim` (None: the same for every instance) ->
+    (..., V*B, ...) with the instances joined at `batch_dim`."""
+    if dim is None:
+        arg = arg.unsqueeze(batch_dim).expand(*arg.shape[:batch_dim], size, *arg.shape[batch_dim:])
+    else:
+        arg = arg.movedim(dim, batch_dim)
+    return arg.flatten(batch_dim, batch_dim + 1)
 
 
 def _fold(cell, info, in_dims, args):
@@ -44,13 +66,7 @@ def _fold(cell, info, in_dims, args):
     folded = []
     for name, arg, dim in zip(cells.ARGUMENTS[cell], args, in_dims):
         if name in _PER_SEQUENCE and arg is not None:
-            batch_dim = _PER_SEQUENCE[name]
-            if dim is None:
-                arg = arg.unsqueeze(batch_dim).expand(*arg.shape[:batch_dim], size,
-                                                      *arg.shape[batch_dim:])
-            else:
-                arg = arg.movedim(dim, batch_dim)
-            arg = arg.flatten(batch_dim, batch_dim + 1)
+            arg = fold(size, arg, dim, _PER_SEQUENCE[name])
         folded.append(arg)
     outputs = library.op(cell)(*folded)
     batch = folded[0].shape[1] // size
@@ -67,14 +83,14 @@ def _forward_rule(cell):
         store = dict(zip(cells.ARGUMENTS[cell], args)).get("store", False)
         if not weights_batched and not store:
             return _fold(cell, info, in_dims, args)
-        return _loop(library.op(cell), info, in_dims, args)
+        return loop(library.op(cell), info, in_dims, args)
 
     return rule
 
 
 def _backward_rule(cell):
     def rule(info, in_dims, *args):
-        return _loop(library.backward_op(cell), info, in_dims, args)
+        return loop(library.backward_op(cell), info, in_dims, args)
 
     return rule
 

@@ -15,7 +15,7 @@ import contextlib
 
 import torch
 
-from fastrnn.ops import library
+from fastrnn.ops import batching, library
 
 SCHEMA = ("torch_rnn(str mode, Tensor input, Tensor[] states, Tensor[] weights, bool has_biases, "
           "int num_layers, bool bidirectional, float dropout, bool train, Tensor? lengths, "
@@ -108,44 +108,13 @@ def _autograd_backward(ctx, grad_output, grad_finals):
     return (None, grads[0], grads[1], grads[2], *(None,) * len(ctx.options))
 
 
-def _select(arg, dim, index):
-    """Instance `index` of a vmapped argument (a tensor, or a list of tensors with a list of dims)."""
-    if isinstance(arg, (list, tuple)):
-        return [_select(a, d, index) for a, d in zip(arg, dim or [None] * len(arg))]
-    return arg if dim is None else arg.select(dim, index)
-
-
-def _stacked(results):
-    """The per-instance results of an op with outputs (Tensor, Tensor[], ...) stacked along dim 0,
-    and their out_dims."""
-    outputs, dims = [], []
-    for parts in zip(*results):
-        if isinstance(parts[0], (list, tuple)):
-            outputs.append([torch.stack(p) for p in zip(*parts)])
-            dims.append([0] * len(parts[0]))
-        else:
-            outputs.append(torch.stack(parts))
-            dims.append(0)
-    return tuple(outputs), tuple(dims)
-
-
 def _loop_rule(op):
     """vmap by running `op` once per instance: right for every argument that is vmapped."""
 
     def rule(info, in_dims, *args):
-        return _stacked([op(*(_select(a, d, i) for a, d in zip(args, in_dims)))
-                         for i in range(info.batch_size)])
+        return batching.loop(op, info, in_dims, args)
 
     return rule
-
-
-def _fold(size, arg, dim, batch_dim):
-    """(..., B, ...) with the vmapped dimension `dim` (or None: broadcast) -> (..., V*B, ...)."""
-    if dim is None:
-        arg = arg.unsqueeze(batch_dim).expand(*arg.shape[:batch_dim], size, *arg.shape[batch_dim:])
-    else:
-        arg = arg.movedim(dim, batch_dim)
-    return arg.flatten(batch_dim, batch_dim + 1)
 
 
 class _TorchRNN(torch.autograd.Function):
@@ -205,11 +174,11 @@ def _forward_vmap_rule(info, in_dims, mode, input, states, weights, *options):
                                                         weights, *options)
     size = info.batch_size
     state_dims = in_dims[2] or [None] * len(states)
-    folded_input = _fold(size, input, in_dims[1], 1)
-    folded_states = [_fold(size, s, d, 1) for s, d in zip(states, state_dims)]
+    folded_input = batching.fold(size, input, in_dims[1], 1)
+    folded_states = [batching.fold(size, s, d, 1) for s, d in zip(states, state_dims)]
     lengths, lengths_dim = options[5], in_dims[9]
     if lengths is not None:
-        lengths = _fold(size, lengths, lengths_dim, 0)
+        lengths = batching.fold(size, lengths, lengths_dim, 0)
     options = (*options[:5], lengths, *options[6:])
     output, finals = torch.ops.fastrnn.torch_rnn(mode, folded_input, folded_states, list(weights),
                                                  *options)
