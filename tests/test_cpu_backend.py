@@ -10,6 +10,7 @@ import torch
 
 import fastrnn
 from fastrnn import cpu, reference
+from fastrnn.cpu import products
 from fastrnn.cpu.layout import Layout
 from fastrnn.testing import assert_close, recurrence_inputs
 
@@ -38,7 +39,8 @@ def _results(module, cell, nonlinearity, inputs, lengths, reverse):
               for k, v in inputs.items()}
     outputs = _call(module, cell, nonlinearity, leaves, lengths, reverse)
     gen = torch.Generator().manual_seed(5)
-    upstream = [torch.randn(o.shape, generator=gen, dtype=o.dtype) for o in outputs]
+    # Drawn in float64 whatever the outputs' dtype: a float32 run gets the same upstream values.
+    upstream = [torch.randn(o.shape, generator=gen, dtype=torch.float64).to(o.dtype) for o in outputs]
     torch.autograd.backward(outputs, upstream)
     results = {f"out{i}": o.detach() for i, o in enumerate(outputs)}
     results.update({f"grad.{k}": v.grad for k, v in leaves.items() if v is not None})
@@ -210,3 +212,34 @@ def test_packed_result_laid_out_in_place(chunk, reverse):
     assert torch.equal(result, layout.from_run(packed))
     rows = torch.cat([index for segment in layout.segments for index in layout.gather_steps(segment)])
     assert torch.equal(x.reshape(-1, 5).index_select(0, rows), packed)
+
+
+@pytest.mark.skipif(products._MKL is None, reason="this torch build has no MKL packed GEMM")
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize(("steps", "batch", "lengths"), [LENGTHS[0], LENGTHS[1], LENGTHS[6]],
+                         ids=["none", "unsorted", "long"])
+@pytest.mark.parametrize("proj", [0, 3], ids=["lstm", "lstm-proj"])
+def test_packed_weight_product_matches_the_reference(monkeypatch, proj, steps, batch, lengths,
+                                                     reverse):
+    """The LSTM's forward product through MKL's packed weight (products.py), forced at a small size:
+    float32 against the float64 reference, every output and gradient, and every step of the loop
+    through it."""
+    for name in ("MIN_ROWS", "MIN_STEPS", "MIN_WEIGHT_ELEMENTS"):
+        monkeypatch.setattr(products, name, 1)
+    calls = []
+    reorder, linear = products._MKL
+
+    def counted(*args):
+        calls.append(args[0].shape[0])
+        return linear(*args)
+
+    monkeypatch.setattr(products, "_MKL", (reorder, counted))
+    inputs = recurrence_inputs("lstm", steps, batch, 4, proj=proj)
+    single = {k: None if v is None else v.detach().float() for k, v in inputs.items()}
+    lengths = None if lengths is None else torch.tensor(lengths)
+    expected = _results(reference, "lstm", "tanh", inputs, lengths, reverse)
+    actual = _results(cpu, "lstm", "tanh", single, lengths, reverse)
+    assert len(calls) == (steps if lengths is None else int(lengths.max()))
+    for name, value in expected.items():
+        assert actual[name].dtype == torch.float32
+        assert_close(actual[name], value, name)

@@ -6,7 +6,8 @@ gate order i, f, g, o. Steps run on rows [:n] of the run order (layout.py).
 Forward step, seven ops into buffers made before the loop (eight with a projection, one more copy
 when a gradient is needed):
     pre = gx_t + h_{t-1} W_hh^T                    one addmm (packed: an index_select of the
-                                                   step's rows of gx into pre, then addmm_)
+                                                   step's rows of gx into pre, then addmm_);
+                                                   from H=256 with MKL's packed weight (products.py)
     (i, f, _, o) = sigmoid(pre); g = tanh(pre_g)   one sigmoid over all four blocks beats three over
                                                    strided slices; g's block is then overwritten
     c_t = f*c_{t-1} + i*g;  h_t = o*tanh(c_t)      (then h_t W_hr^T with a projection)
@@ -30,6 +31,7 @@ import torch
 
 from fastrnn.cpu.function import run
 from fastrnn.cpu.grads import weight_grad
+from fastrnn.cpu.products import StepWeight
 
 CELL = "lstm"
 # With variable lengths the forward reads each step's rows of the caller's gx by an index_select
@@ -49,7 +51,7 @@ def forward(problem, store):
     gather = layout.packed and gx.dim() == 3
     if gather:
         gx = gx.reshape(-1, gx.shape[-1])
-    w_t = p.w_hh.t().contiguous()  # (H_out, 4H)
+    w_hh = StepWeight(p.w_hh)
     w_hr_t = None if p.w_hr is None else p.w_hr.t().contiguous()  # (H, P)
     out = layout.new_buffer((batch, h_out), gx)
     work = gx.new_empty(batch, 5 * hidden)  # i f g o | c: a step's record
@@ -65,12 +67,13 @@ def forward(problem, store):
         gxs = layout.gather_steps(segment) if gather else layout.steps_of(gx, segment)
         h_ins, h_outs = layout.previous_steps(out, segment, p.h0), layout.steps_of(out, segment)
         recs = None if rec is None else layout.steps_of(rec, segment)
+        w_hh.prepare(n, len(gxs))
         for k in range(len(gxs)):
             if gather:
                 torch.index_select(gx, 0, gxs[k], out=pre_n)
-                pre_n.addmm_(h_ins[k], w_t)
+                w_hh.addmm_(pre_n, h_ins[k])
             else:
-                torch.addmm(gxs[k], h_ins[k], w_t, out=pre_n)
+                w_hh.addmm(gxs[k], h_ins[k], out=pre_n)
             torch.sigmoid(pre_n, out=acts)
             torch.tanh(g_pre, out=g)
             c.mul_(f)

@@ -1,0 +1,76 @@
+"""The recurrent product of a step, x_t W^T for a weight fixed over the whole loop.
+
+Dimensions: n rows of a step (the batch, or a variable-lengths segment's batch prefix), K the
+product's input width, N its output width (the LSTM's forward: K = H_out, N = 4H).
+
+An ordinary GEMM call re-packs its weight into the BLAS's blocked format on every call. With a few
+rows per step that packing is a large share of the call once the weight outgrows the core's L2
+cache, and a time loop pays it T times for the same weight. MKL can pack a weight once
+(cblas_sgemm_pack) and then multiply any number of inputs of the row count it was packed for;
+torch reaches it through torch.ops.mkl (the ops inductor uses for frozen linear layers), float32
+only and only in builds with MKL. Where it is missing, or the data is another dtype, the product
+is the plain addmm.
+
+When it pays (torch.utils.benchmark on a 2-core AVX-512 Xeon, one thread, torch 2.13): for the
+LSTM's forward shape (N = 4K) at K >= 256 and n >= 32 the packed product plus the add of gx_t
+takes 0.65-0.84x the addmm's time (H=256 B=64: 380 against 461 us; H=512 B=32: 627 against
+960 us); below 1 MiB of weight, with fewer rows, and for the GRU's (N = 3K) and the backward's
+(K = 4N) shapes it is a wash or slower (the separate add costs what the packing saved). Packing
+costs about one product (130 us at H=256, 500 us at 512), so a segment needs a few steps to
+repay it.
+"""
+
+import torch
+
+# The rule above, as thresholds (tests lower them to run the packed path at small sizes).
+MIN_ROWS = 32
+MIN_WEIGHT_ELEMENTS = 1 << 18  # 1 MiB of float32
+MIN_STEPS = 8
+
+
+def _mkl_ops():
+    """(reorder, linear) from torch.ops.mkl, or None in a build without them."""
+    try:
+        return torch.ops.mkl._mkl_reorder_linear_weight, torch.ops.mkl._mkl_linear
+    except (AttributeError, RuntimeError):
+        return None
+
+
+_MKL = _mkl_ops() if torch.backends.mkl.is_available() else None
+
+
+class StepWeight:
+    """A recurrent weight and what its step products need.
+
+    Args:
+        weight: (N, K), the product of a step is x @ weight^T (x (n, K) -> (n, N)).
+    Attributes:
+        weight_t: (K, N) contiguous, the addmm's operand.
+    """
+
+    def __init__(self, weight):
+        self.weight = weight.contiguous()
+        self.weight_t = weight.t().contiguous()
+        self._packed = {}  # rows -> MKL-packed weight
+
+    def prepare(self, rows, steps):
+        """Pack the weight for steps of `rows` rows when `steps` of them repay the packing."""
+        n_out, n_in = self.weight.shape
+        if (_MKL is not None and self.weight.dtype == torch.float32 and rows >= MIN_ROWS
+                and steps >= MIN_STEPS and n_out * n_in >= MIN_WEIGHT_ELEMENTS
+                and n_out >= 4 * n_in and rows not in self._packed):
+            self._packed[rows] = _MKL[0](self.weight, rows)
+
+    def addmm(self, input, x, out):
+        """out = input + x @ weight^T; input and out (n, N), x (n, K)."""
+        packed = self._packed.get(x.shape[0])
+        if packed is None:
+            return torch.addmm(input, x, self.weight_t, out=out)
+        return torch.add(input, _MKL[1](x, packed, self.weight, None, x.shape[0]), out=out)
+
+    def addmm_(self, acc, x):
+        """acc += x @ weight^T in place; acc (n, N), x (n, K)."""
+        packed = self._packed.get(x.shape[0])
+        if packed is None:
+            return acc.addmm_(x, self.weight_t)
+        return acc.add_(_MKL[1](x, packed, self.weight, None, x.shape[0]))
