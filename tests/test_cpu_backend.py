@@ -243,3 +243,55 @@ def test_packed_weight_product_matches_the_reference(monkeypatch, proj, steps, b
     for name, value in expected.items():
         assert actual[name].dtype == torch.float32
         assert_close(actual[name], value, name)
+
+
+def _pad_rows(rows, lengths):
+    """(N, X) packed rows of sequences sorted by length -> (T, B, X), zero past each end."""
+    sizes = torch.nn.utils.rnn.pack_padded_sequence(torch.zeros(int(lengths[0]), len(lengths)),
+                                                    lengths).batch_sizes
+    packed = torch.nn.utils.rnn.PackedSequence(rows, sizes)
+    return torch.nn.utils.rnn.pad_packed_sequence(packed)[0]
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("lengths", [[6, 6, 3, 2, 1], [6, 5, 5, 1], [4, 4, 4], [3]],
+                         ids=["distinct", "repeats", "full", "B1"])
+@pytest.mark.parametrize(("cell", "proj", "nonlinearity"), CELLS, ids=CELL_IDS)
+def test_packed_input_matches_the_reference(cell, proj, nonlinearity, lengths, reverse):
+    """Packed input (gx as PackedSequence.data's (N, G*H) rows, the layout the modules hand a
+    packed call to): output as (N, H_out) rows, every gradient, against the reference on the
+    padded batch."""
+    lengths = torch.tensor(lengths)
+    inputs = recurrence_inputs(cell, int(lengths[0]), len(lengths), 4, proj=proj)
+    leaves = {k: None if v is None else v.detach().clone().requires_grad_()
+              for k, v in inputs.items()}
+    rows = torch.nn.utils.rnn.pack_padded_sequence(leaves["gx"], lengths).data
+    outputs = _call(cpu, cell, nonlinearity, {**leaves, "gx": rows}, lengths, reverse)
+    assert outputs[0].shape == (rows.shape[0], (proj or 4))
+    gen = torch.Generator().manual_seed(5)
+    upstream = [torch.randn(o.shape, generator=gen, dtype=o.dtype) for o in outputs]
+    torch.autograd.backward(outputs, upstream)
+    # The reference's upstream: the same values, the output's padded.
+    ref_leaves = {k: None if v is None else v.detach().clone().requires_grad_()
+                  for k, v in inputs.items()}
+    ref_outputs = _call(reference, cell, nonlinearity, ref_leaves, lengths, reverse)
+    torch.autograd.backward(ref_outputs, [_pad_rows(upstream[0], lengths), *upstream[1:]])
+    assert_close(_pad_rows(outputs[0].detach(), lengths), ref_outputs[0].detach(), "output")
+    for index in range(1, len(outputs)):
+        assert_close(outputs[index].detach(), ref_outputs[index].detach(), f"out{index}")
+    for name, leaf in leaves.items():
+        if leaf is not None:
+            assert_close(leaf.grad, ref_leaves[name].grad, f"grad.{name}")
+
+
+def test_packed_input_needs_sorted_lengths_and_the_cpu_backend():
+    inputs = recurrence_inputs("gru", 3, 2, 4)
+    rows = inputs["gx"].detach()[:, 0]  # (3, 3H): lengths (2, 1) would be 3 rows
+    h0, w_hh = inputs["h0"].detach(), inputs["w_hh"].detach()
+    with pytest.raises(ValueError, match="sorted longest first"):
+        cpu.gru_recurrence(rows, h0, w_hh, None, torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match="runs on the cpu backend with lengths"):
+        reference_op = fastrnn.ops.implementation("reference")
+        reference_op.gru_recurrence(rows, h0, w_hh, None, torch.tensor([2, 1]))
+    with pytest.raises(ValueError, match="without lengths"):
+        cpu.gru_recurrence(rows, h0, w_hh)

@@ -31,10 +31,10 @@ LOW_PRECISION = (torch.float16, torch.bfloat16)
 class Problem:
     """One recurrence call in run order (layout.py), in the compute dtype.
 
-    gx (T, B, G*H); with variable lengths packed (N, G*H) (layout.py), or the caller's (T, B, G*H)
-    for a cell whose forward gathers each step's rows itself (GATHERS_GX), h0 (B, H_out), c0 (B, H)
-    or None, w_hh (G*H, H_out), w_hr (P, H) or None, b_hh (3H,) or None (GRU: b_hn sits inside the
-    reset product).
+    gx (T, B, G*H); with variable lengths packed (N, G*H) in run order (layout.py), or, when
+    `gather`, the caller's tensor, whose step rows a cell's forward gathers itself (GATHERS_GX);
+    h0 (B, H_out), c0 (B, H) or None, w_hh (G*H, H_out), w_hr (P, H) or None, b_hh (3H,) or None
+    (GRU: b_hn sits inside the reset product).
     """
 
     gx: torch.Tensor | None
@@ -45,6 +45,7 @@ class Problem:
     b_hh: torch.Tensor | None
     layout: Layout
     nonlinearity: str = "tanh"
+    gather: bool = False
 
     @property
     def batch(self):
@@ -55,10 +56,19 @@ class Problem:
         return self.w_hh.shape[1]
 
 
+def _layout(like, h0, lengths, reverse):
+    """The Layout of a call whose per-step tensors are like `like`: (T, B, X), or packed (N, X)
+    rows of sequences sorted by length (lengths required)."""
+    if like.dim() == 3:
+        return Layout(lengths, like.shape[0], like.shape[1], reverse)
+    batch = h0.shape[0]
+    return Layout(lengths, int(lengths[0]) if batch else 0, batch, reverse, packed_input=True)
+
+
 def _make_problem(inputs, lengths, reverse, nonlinearity, gathers_gx=False):
     gx, h0, c0, w_hh, w_hr, b_hh = inputs
     dtype = torch.float32 if gx.dtype in LOW_PRECISION else gx.dtype
-    layout = Layout(lengths, gx.shape[0], gx.shape[1], reverse)
+    layout = _layout(gx, h0, lengths, reverse)
 
     def cast(t):
         return None if t is None else t.to(dtype)
@@ -66,10 +76,11 @@ def _make_problem(inputs, lengths, reverse, nonlinearity, gathers_gx=False):
     # A cell that gathers its steps' rows from the caller's gx needs no run-order copy of it (in
     # its own dtype: a gather cannot cast). Otherwise gathered before the cast: a low-precision gx
     # is cast on its N valid rows only.
-    run_gx = gx if gathers_gx and gx.dtype == dtype else cast(layout.to_run(gx))
+    gather = gathers_gx and gx.dtype == dtype and layout.needs_gather
+    run_gx = gx if gather else cast(layout.to_run(gx))
     return Problem(run_gx, layout.rows_to_run(cast(h0)),
                    None if c0 is None else layout.rows_to_run(cast(c0)), cast(w_hh), cast(w_hr),
-                   cast(b_hh), layout, nonlinearity)
+                   cast(b_hh), layout, nonlinearity, gather)
 
 
 def _forward(cell, inputs, options, store):
@@ -92,7 +103,14 @@ def _cell(name):
 
 def _empty(call):
     """An empty batch or a zero hidden size: nothing to compute."""
-    return call.gx.shape[1] == 0 or call.gx.shape[2] == 0
+    return call.h0.shape[0] == 0 or call.gx.shape[-1] == 0
+
+
+def _empty_packed_forward(call):
+    """op_forward's result for packed input with nothing to compute: zero-width or no rows."""
+    output = call.gx.new_zeros(call.gx.shape[0], call.w_hh.shape[1])
+    c_n = None if call.c0 is None else call.c0.clone()
+    return output, call.h0.clone(), c_n, ()
 
 
 def _compute_dtype(dtype):
@@ -108,6 +126,8 @@ def op_forward(call):
     order and the compute dtype, when call.store. An empty batch or a zero hidden size runs the
     reference's loop, which only builds empty or zero-width tensors."""
     if _empty(call):
+        if call.gx.dim() == 2:
+            return _empty_packed_forward(call)
         from fastrnn.ops import reference_kernels
 
         return reference_kernels.op_forward(call)
@@ -126,12 +146,15 @@ def op_forward(call):
 
 def reserve_shapes(call):
     """LSTM: rec (T, B, 5H); GRU: rec (T, B, 4H); RNN: none; in the compute dtype. With lengths the
-    record is packed: (N, 5H) or (N, 4H), N = sum(lengths) (`_packed_rows`)."""
-    steps, batch, _ = call.gx.shape
+    record is packed: (N, 5H) or (N, 4H), N = sum(lengths) (`_packed_rows`; packed input: its own
+    N rows)."""
     width = {"lstm": 5, "gru": 4}.get(call.cell)
     if width is None or _empty(call):
         return ()
-    rows = (steps, batch) if call.lengths is None else (_packed_rows(call),)
+    if call.gx.dim() == 2:
+        rows = (call.gx.shape[0],)
+    else:
+        rows = call.gx.shape[:2] if call.lengths is None else (_packed_rows(call),)
     return (((*rows, width * call.hidden), _compute_dtype(call.gx.dtype)),)
 
 
@@ -154,12 +177,12 @@ def op_backward(call, output, reserve, dout, dh_n, dc_n):
     """(dgx, dh0, dc0, dw_hh, dw_hr, db_hh) in the caller's order and dtypes."""
     inputs = {"h0": call.h0, "c0": call.c0, "w_hh": call.w_hh, "w_hr": call.w_hr,
               "b_hh": call.b_hh}
-    steps, batch, _ = output.shape
-    if batch == 0 or call.w_hh.shape[0] == 0:
-        dgx = output.new_zeros(steps, batch, call.w_hh.shape[0])
+    if call.h0.shape[0] == 0 or call.w_hh.shape[0] == 0:
+        dgx = output.new_zeros(*output.shape[:-1], call.w_hh.shape[0])
         return (dgx, *(None if t is None else torch.zeros_like(t) for t in inputs.values()))
     dtype = _compute_dtype(output.dtype)
-    layout = Layout(call.lengths, steps, batch, call.reverse)
+    layout = _layout(output, call.h0, call.lengths, call.reverse)
+    steps, batch = layout.steps, layout.batch
 
     def cast(t):
         return None if t is None else t.to(dtype)
@@ -184,7 +207,7 @@ def op_backward(call, output, reserve, dout, dh_n, dc_n):
     # side, the backward's largest pair).
     in_place = layout.packed and dtype == output.dtype
     width = call.w_hh.shape[0]
-    dgx_buffer = output.new_empty(steps * batch, width) if in_place else None
+    dgx_buffer = output.new_empty(output.shape[:-1].numel(), width) if in_place else None
     options = {} if dgx_buffer is None else {"dgates": dgx_buffer[: layout.rows]}
     # Products in the tensors' own dtype whatever autocast state `.backward()` runs in.
     with torch.autocast("cpu", enabled=False):

@@ -46,7 +46,7 @@ def forward(problem, store):
     w_t = p.w_hh.t().contiguous()  # (H, 3H)
     gx = p.gx
     # The caller's (T, B, 3H) gx, read a step's rows at a time into gx_step (GATHERS_GX).
-    gather = layout.packed and gx.dim() == 3
+    gather = p.gather
     if gather:
         gx = gx.reshape(-1, gx.shape[-1])
         gx_step = gx.new_empty(batch, 3 * hidden)

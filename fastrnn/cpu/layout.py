@@ -15,6 +15,12 @@ x[t]. With variable lengths it is *packed*: (N, X), step t at rows [offset_t, of
 layout of PackedSequence.data for sorted sequences. The rows a step uses stay one contiguous slice,
 and no buffer holds (or has to zero, or mask out of a product) the T*B - N padding positions.
 
+Packed input. The caller's tensors may themselves be packed (`packed_input`): (N, X) rows of
+PackedSequence.data, whose sequences are sorted by length (lengths non-increasing). That is the
+forward direction's run order itself, so to_run and from_run are the same tensor; the reverse
+direction gathers and scatters the rows once. With every length T such a tensor is (T*B, X), a
+(T, B, X) tensor flattened, and runs unpacked.
+
 A step reads the state the previous processed step wrote (the initial state for the first step);
 `previous_steps` gives those as per-step views of the output history, and `pairs` splits a buffer
 into the part whose previous state is the initial one and the part whose previous state is in the
@@ -30,6 +36,8 @@ class Layout:
     Args:
         lengths: (B,) int64 valid lengths, each in [1, T], or None.
         steps, batch: T and B.  reverse: the direction of the call.
+        packed_input: the caller's per-step tensors are packed (N, X) rows of sequences sorted by
+            length, as PackedSequence.data (lengths required, non-increasing), not (T, B, X).
     Attributes:
         reverse: whether the loops walk time backwards (never with lengths: the run order already
             reversed each sequence).
@@ -38,12 +46,18 @@ class Layout:
         rows: the first dimension of a packed buffer, N (T*B when not packed).
     """
 
-    def __init__(self, lengths, steps, batch, reverse):
+    def __init__(self, lengths, steps, batch, reverse, packed_input=False):
         self.steps, self.batch = steps, batch
         self.reverse = bool(reverse)
         self.segments = [(0, steps, batch)]
         self.lengths = None
         self.rows = steps * batch
+        self.packed_input = packed_input
+        # The caller's packed rows are the run order itself (packed input, forward direction).
+        self._identity = False
+        if packed_input and (lengths is None or bool((lengths[1:] > lengths[:-1]).any())):
+            raise ValueError("packed input needs its lengths, sorted longest first (as "
+                             "PackedSequence sorts them)")
         if lengths is None or batch == 0 or bool((lengths == steps).all()):
             return
         self.reverse = False
@@ -65,8 +79,14 @@ class Layout:
         self._offsets = offsets.tolist()
         self.rows = self._offsets[-1]
         # Packed run-order row (t, j) holds the caller's (time(t, j), order[j]): its row in the
-        # caller's flattened (T*B, X) tensor.
-        self._gather = (_time_map(t, self.lengths, reverse) * batch + order)[valid]
+        # caller's flattened (T*B, X) tensor, or in the caller's packed rows (where order is the
+        # identity: the sequences come sorted).
+        time = _time_map(t, self.lengths, reverse)
+        if packed_input:
+            self._gather = (offsets[time] + torch.arange(batch))[valid]
+            self._identity = not reverse
+        else:
+            self._gather = (time * batch + order)[valid]
         # The packed row of (t - 1, j) for every row (t, j) with t >= 1 (rows B.. of a buffer):
         # running at t implies running at t - 1, at the same position j.
         row = torch.arange(batch, self.rows)
@@ -83,18 +103,30 @@ class Layout:
         """True when rows run different numbers of steps (lengths given and not all T)."""
         return self.lengths is not None
 
+    @property
+    def needs_gather(self):
+        """True when the caller's rows are not already in run order (to_run copies)."""
+        return self.packed and not self._identity
+
     def to_run(self, x):
         """(T, B, X) in the caller's order -> run order: packed (N, X), one gather of the valid
-        positions (a copy); without lengths the same tensor."""
+        positions (a copy); without lengths the same tensor. Packed input (N, X): the same tensor
+        in the forward direction, one gather in the reverse one; (T, B, X) when not packed."""
         if not self.packed:
+            return x.view(self.steps, self.batch, x.shape[-1]) if self.packed_input else x
+        if self._identity:
             return x
         return x.reshape(-1, x.shape[-1]).index_select(0, self._gather)
 
     def from_run(self, x):
         """Run order (packed (N, X), or (T, B, X) without lengths) -> (T, B, X) in the caller's
-        order, zero past each sequence's end."""
+        order, zero past each sequence's end; packed input: the caller's (N, X) rows."""
         if not self.packed:
+            return x.reshape(-1, x.shape[-1]) if self.packed_input else x
+        if self._identity:
             return x
+        if self.packed_input:
+            return x.new_empty(x.shape).index_copy_(0, self._gather, x)
         padded = x.new_zeros(self.steps * self.batch, x.shape[-1])
         return padded.index_copy_(0, self._gather, x).view(self.steps, self.batch, x.shape[-1])
 
@@ -107,7 +139,12 @@ class Layout:
         or after all packed rows of steps <= t (offset_t <= tB), so moving `chunk` steps at a
         time, the last first, never overwrites a packed row that is still to move. That is the
         result for the forward direction; for the reverse one each sequence's steps are then
-        reversed within its length by swapping row pairs, `chunk` * B pairs at a time."""
+        reversed within its length by swapping row pairs, `chunk` * B pairs at a time.
+
+        Packed input: from_run of buffer's first N rows (the rows themselves in the forward
+        direction, one (N, X) scatter in the reverse one)."""
+        if self.packed_input:
+            return self.from_run(buffer[: self.rows])
         offsets, batch = self._offsets, self.batch
         t = torch.arange(self.steps).unsqueeze(1)
         if self._reversed:
@@ -132,11 +169,12 @@ class Layout:
 
     def rows_to_run(self, state):
         """(B, X) per-sequence tensor -> run order."""
-        return state if not self.packed else state.index_select(0, self._order)
+        # Packed input comes sorted: its run order is its own.
+        return state if not self.packed or self.packed_input else state.index_select(0, self._order)
 
     def rows_from_run(self, state):
         """(B, X) per-sequence tensor in run order -> the caller's order."""
-        return state if not self.packed else state.index_select(0, self._inverse)
+        return state if not self.packed or self.packed_input else state.index_select(0, self._inverse)
 
     def last_steps(self, cur):
         """(B, X): each run-order row of `cur` (a buffer, time order) at its own last step."""
@@ -174,8 +212,9 @@ class Layout:
         return (x[s0:s1] if n == self.batch else x[s0:s1, :n]).unbind(0)
 
     def gather_steps(self, segment):
-        """Per-step (n,) row indices into the caller's flattened (T*B, X) tensor for the steps of
-        `segment` (packed only): step t's rows in run order, for an index_select of that step."""
+        """Per-step (n,) row indices into the caller's flattened (T*B, X) tensor (packed input:
+        its (N, X) rows) for the steps of `segment` (packed only): step t's rows in run order, for
+        an index_select of that step."""
         s0, s1, n = segment
         return self._block(self._gather, s0, s1, n)
 

@@ -48,7 +48,7 @@ def forward(problem, store):
     hidden = p.gx.shape[-1] // 4
     gx = p.gx
     # The caller's (T, B, 4H) gx, read a step's rows at a time (GATHERS_GX).
-    gather = layout.packed and gx.dim() == 3
+    gather = p.gather
     if gather:
         gx = gx.reshape(-1, gx.shape[-1])
     w_hh = StepWeight(p.w_hh)
@@ -126,9 +126,9 @@ def backward(problem, saved, dout, dh_n, dc_n, dgates=None):
     gate_blocks = dgates.unflatten(-1, (4, hidden))
     d_ifg, d_o = gate_blocks[..., :3, :], gate_blocks[..., 3, :]
     # dh of every step: dout, plus dh_n at each sequence's last step, plus what the step after it
-    # adds; the first step adds into dh0. Packed, dout is the op's own gather (function.py) and
-    # becomes dh_all in place; otherwise it may be the caller's tensor.
-    dh_all = dout if layout.packed else dout.clone()
+    # adds; the first step adds into dh0. Gathered into run order, dout is the op's own copy
+    # (function.py) and becomes dh_all in place; otherwise it may be the caller's tensor.
+    dh_all = dout if layout.needs_gather else dout.clone()
     layout.add_at_last_steps(dh_all, dh_n)
     dh0 = dh_all.new_zeros(dh_n.shape)
     dc = dc_n.clone()

@@ -52,8 +52,10 @@ def recurrence(backend, cell, gx, h0, c0, w_hh, w_hr=None, b_hh=None, lengths=No
 
     Args:
         backend: 'reference', 'cpu' or 'triton'.  cell: 'lstm', 'gru' or 'rnn'.
-        gx (T, B, G*H); h0 (B, H_out); c0 (B, H) for LSTM else None; w_hh (G*H, H_out);
-        w_hr (P, H) or None; b_hh (3H,) for GRU or None; lengths (B,) int64 or None;
+        gx (T, B, G*H), or on the cpu backend packed (N, G*H): PackedSequence.data's rows, the
+        sequences sorted by length (then lengths is required, and the output (N, H_out));
+        h0 (B, H_out); c0 (B, H) for LSTM else None; w_hh (G*H, H_out); w_hr (P, H) or None;
+        b_hh (3H,) for GRU or None; lengths (B,) int64 or None;
         reverse: run backwards; nonlinearity: RNN's 'tanh' or 'relu'.
     Returns:
         (output (T, B, H_out), h_n (B, H_out)[, c_n (B, H) for LSTM]), as fastrnn.reference.
@@ -63,6 +65,9 @@ def recurrence(backend, cell, gx, h0, c0, w_hh, w_hr=None, b_hh=None, lengths=No
     """
     if cell == "rnn" and nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+    if gx.dim() == 2 and (backend != "cpu" or lengths is None):
+        raise ValueError(f"packed input (a 2-D gx) runs on the cpu backend with lengths, not on "
+                         f"{backend!r}{'' if lengths is not None else ' without lengths'}")
     tensors = (gx, h0, c0, w_hh, w_hr, b_hh)
     store = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
     call = cells.Call(cell=cell, backend=backend, gx=gx, h0=h0, c0=c0, w_hh=w_hh, w_hr=w_hr,

@@ -4,6 +4,10 @@ mode and the meta device run instead.
 
 Dimensions: T time, B batch, H hidden (cell) size, H_out output width, G gates.
 
+The cpu backend also takes packed input: gx (N, G*H), the rows of PackedSequence.data (sequences
+sorted by length, lengths required and non-increasing, h0 in that order); its output is then
+(N, H_out) and dgx (N, G*H).
+
 A backend's op kernels are a module with
     op_forward(call) -> (output (T, B, H_out), h_n (B, H_out), c_n (B, H) or None, reserve tuple)
     op_backward(call, output, reserve, dout, dh_n, dc_n)
@@ -79,7 +83,7 @@ def _forward(cell):
 def _forward_fake(cell):
     def fake(*args):
         call = cells.call_from_args(cell, args)
-        steps, batch, _ = call.gx.shape
+        batch = call.h0.shape[0]
         h_out, hidden = call.w_hh.shape[1], call.hidden
         new = call.gx.new_empty
         states = (new(batch, h_out), new(batch, hidden)) if cell == "lstm" else (new(batch, h_out),)
@@ -87,7 +91,8 @@ def _forward_fake(cell):
         if call.store:
             reserve = tuple(new(shape, dtype=dtype)
                             for shape, dtype in kernels_for(call.backend).reserve_shapes(call))
-        return (new(steps, batch, h_out), *states, *_reserve(call, reserve))
+        # (T, B, H_out), or (N, H_out) for packed input (N, G*H).
+        return (new(*call.gx.shape[:-1], h_out), *states, *_reserve(call, reserve))
 
     return fake
 
@@ -114,8 +119,7 @@ def _backward(cell):
 def _backward_fake(cell):
     def fake(*args):
         call, output, _, _ = cells.call_from_backward_args(cell, args)
-        steps, batch, _ = output.shape
-        dgx = output.new_empty(steps, batch, call.w_hh.shape[0])
+        dgx = output.new_empty(*output.shape[:-1], call.w_hh.shape[0])
         rest = [None if t is None else torch.empty_like(t)
                 for t in (call.h0, call.c0, call.w_hh, call.w_hr, call.b_hh)]
         return _absent((dgx, *rest), call, output)
