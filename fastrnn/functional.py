@@ -77,7 +77,8 @@ def _run_direction(impl, mode, layer_input, states, weight, lengths, reverse):
 
 
 def _run_layers(impl, mode, input, states, weights, bidirectional, dropout, training, lengths):
-    """Stacked (and bidirectional) recurrence; states are (L*D, B, X) tensors, returned likewise."""
+    """Stacked (and bidirectional) recurrence; states are (L*D, B, X) tensors, returned likewise.
+    input (T, B, I), or packed rows (N, I) for an implementation that takes them (the cpu one)."""
     directions = 2 if bidirectional else 1
     num_layers = len(weights) // directions
     finals = [[] for _ in states]
@@ -93,7 +94,7 @@ def _run_layers(impl, mode, input, states, weights, bidirectional, dropout, trai
             outputs.append(output)
             for collected, tensor in zip(finals, final):
                 collected.append(tensor)
-        layer_input = outputs[0] if directions == 1 else torch.cat(outputs, dim=2)
+        layer_input = outputs[0] if directions == 1 else torch.cat(outputs, dim=-1)
         if dropout > 0 and training and layer < num_layers - 1:
             layer_input = F.dropout(layer_input, dropout, training=True)
     return layer_input, [torch.stack(collected) for collected in finals]
@@ -256,6 +257,66 @@ def recurrent_stack(mode: str, input: Tensor, states: Sequence[Tensor] | None,
             input = _zero_padding(input, lengths)
         return _run_layers(_implementation(name), mode, input, states, weights, bidirectional,
                            dropout, training, lengths)
+
+
+def recurrent_stack_packed(mode: str, data: Tensor, batch_sizes: Tensor,
+                           sorted_indices: Tensor | None, unsorted_indices: Tensor | None,
+                           states: Sequence[Tensor], weights: Sequence[LayerWeights], *,
+                           bidirectional: bool = False, dropout: float = 0.0,
+                           training: bool = False,
+                           backend: str | None = None) -> tuple[Tensor, list[Tensor]] | None:
+    """Run a stack on a PackedSequence's rows without padding them, where the backend can.
+
+    The cpu backend takes packed rows as they are: every layer's input projection, recurrence and
+    output stay (N, X), N = batch_sizes.sum(), with no padded (T, B, X) tensor (in either pass)
+    and no work on padding. The other backends run padded batches (recurrent_stack after
+    fastrnn.packing.unpack), and so does a call under a torch.func transform, torch.compile, ONNX
+    export or jit tracing: for those this returns None.
+
+    Args:
+        mode: 'LSTM', 'GRU', 'RNN_TANH' or 'RNN_RELU'.
+        data (N, I), batch_sizes (T,), sorted_indices / unsorted_indices (B,) or None: the
+            PackedSequence's fields (validated by the caller).
+        states: list of initial states, each (L*D, B, X), in the caller's order (not sorted).
+        weights, bidirectional, dropout, training, backend: see `recurrent_stack`.
+    Returns:
+        (output rows (N, D*H_out) in the PackedSequence's order, list of final states each
+        (L*D, B, X) in the caller's order), or None (see above).
+    """
+    if mode not in MODES:
+        raise ValueError(f"Unrecognized RNN mode: {mode}")
+    check_weights(weights, bidirectional)
+    if (torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
+            or _transformed()):
+        return None
+    flat = [data, *states] + [w for weight in weights for w in weight]
+    flat, autocast = _autocast(flat)
+    data, states = flat[0], flat[1 : 1 + len(states)]
+    weights = [tuple(flat[1 + len(states) + 5 * k : 1 + len(states) + 5 * (k + 1)])
+               for k in range(len(weights))]
+    if not autocast:
+        validation.check_same_dtype_and_device(data, states, [w for wt in weights for w in wt])
+    name, _ = resolve_backend(backend, recurrence_spec(mode, data, weights))
+    batch = states[0].shape[1]
+    if name != "cpu" or batch == 0 or weights[0][1].shape[0] == 0:
+        return None
+    # Each sequence's length, in the packed (sorted) order: non-increasing.
+    lengths = (batch_sizes.unsqueeze(0) > torch.arange(batch).unsqueeze(1)).sum(1)
+    if sorted_indices is not None:
+        states = [s.index_select(1, sorted_indices) for s in states]
+    with torch.autocast(data.device.type, enabled=False) if autocast else contextlib.nullcontext():
+        output, finals = _run_layers(cpu, mode, data, states, weights, bidirectional, dropout,
+                                     training, lengths)
+    if unsorted_indices is not None:
+        finals = [s.index_select(1, unsorted_indices) for s in finals]
+    return output, finals
+
+
+def _transformed():
+    """Whether a torch.func transform (vmap, grad, ...) is active: their rules take padded input."""
+    from fastrnn.ops.autograd import functorch_levels
+
+    return bool(functorch_levels())
 
 
 def lstm(input: Tensor, hx: tuple[Tensor, Tensor] | Sequence[Tensor] | None = None,

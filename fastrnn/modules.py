@@ -315,8 +315,9 @@ class RNNBase(EcosystemGuards, nn.Module):
         else:
             # torch.nn checks nothing of a packed call's hx: the container first, then its sizes.
             self._check_state_container(hx)
-        # fastrnn runs the batch in the user's order (lengths masked inside the recurrence), so the
-        # user's hx needs no permutation; its shape is the same in either order.
+        # hx comes in the user's order: the padded route runs the batch in that order (lengths
+        # masked inside the recurrence) and the packed route (functional.recurrent_stack_packed)
+        # sorts it itself; its shape is the same in either order.
         if readable:
             self.check_forward_args(data, hx, batch_sizes)
         else:
@@ -331,9 +332,17 @@ class RNNBase(EcosystemGuards, nn.Module):
             output, hidden = self._run(padded, hx, data.new_zeros(0, dtype=torch.int64))
             output_data = output.flatten(0, 1)
         else:
-            padded, lengths = packing.unpack(data, batch_sizes, batch, unsorted_indices)
-            output, hidden = self._run(padded, hx, lengths)
-            output_data = packing.pack(output, batch_sizes, data.size(0), sorted_indices)
+            # The cpu backend runs the packed rows as they are; the others a padded batch.
+            result = functional.recurrent_stack_packed(
+                self.mode, data, batch_sizes, sorted_indices, unsorted_indices,
+                self._states_list(hx), self._layer_weights(), bidirectional=bool(self.bidirectional),
+                dropout=self.dropout, training=self.training, backend=self.backend)
+            if result is not None:
+                output_data, hidden = result[0], self._states_result(result[1])
+            else:
+                padded, lengths = packing.unpack(data, batch_sizes, batch, unsorted_indices)
+                output, hidden = self._run(padded, hx, lengths)
+                output_data = packing.pack(output, batch_sizes, data.size(0), sorted_indices)
         return PackedSequence(output_data, batch_sizes, sorted_indices, unsorted_indices), hidden
 
     def _traced_batch(self, batch_sizes, sorted_indices, hx):

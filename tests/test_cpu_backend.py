@@ -295,3 +295,34 @@ def test_packed_input_needs_sorted_lengths_and_the_cpu_backend():
         reference_op.gru_recurrence(rows, h0, w_hh, None, torch.tensor([2, 1]))
     with pytest.raises(ValueError, match="without lengths"):
         cpu.gru_recurrence(rows, h0, w_hh)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+def test_a_packed_call_on_the_cpu_backend_runs_its_rows_unpadded(monkeypatch, backend):
+    """The cpu backend is handed PackedSequence.data's rows (no padded batch is made); the
+    reference runs the padded batch. Both give torch.nn's result."""
+    from fastrnn import ops, packing
+
+    unpacked = []
+    original_unpack = packing.unpack
+    monkeypatch.setattr(packing, "unpack",
+                        lambda *args, **kwargs: unpacked.append(1) or original_unpack(*args, **kwargs))
+    shapes = []
+    original_run = ops.recurrence
+    monkeypatch.setattr(ops, "recurrence",
+                        lambda backend, cell, gx, *rest: shapes.append(tuple(gx.shape))
+                        or original_run(backend, cell, gx, *rest))
+    torch.manual_seed(0)
+    expected = torch.nn.GRU(3, 4, num_layers=2, bidirectional=True).double()
+    module = fastrnn.GRU(3, 4, num_layers=2, bidirectional=True, backend=backend).double()
+    module.load_state_dict(expected.state_dict())
+    sequences = [torch.randn(n, 3, dtype=torch.float64) for n in (2, 5, 3)]
+    packed = torch.nn.utils.rnn.pack_sequence(sequences, enforce_sorted=False)
+    h0 = torch.randn(4, 3, 4, dtype=torch.float64)
+    (out, h_n), (ref_out, ref_h_n) = module(packed, h0), expected(packed, h0)
+    assert_close(out.data, ref_out.data, "output")
+    assert_close(h_n, ref_h_n, "h_n")
+    if backend == "cpu":
+        assert not unpacked and shapes == [(10, 12)] * 4  # N = 2 + 5 + 3 rows, 3H wide
+    else:
+        assert unpacked

@@ -20,7 +20,7 @@ from fastrnn.ops import cells, library
 _SAVED = ("gx", "h0", "c0", "w_hh", "w_hr", "b_hh", "lengths")
 
 
-def _functorch_levels():
+def functorch_levels():
     """The kinds of torch.func transforms active around this call (innermost last)."""
     from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
 
@@ -34,7 +34,7 @@ def forward_ad_active():
         return False
     from torch._C._functorch import TransformType
 
-    if TransformType.Jvp in _functorch_levels():
+    if TransformType.Jvp in functorch_levels():
         return True
     return torch.autograd.forward_ad._current_level >= 0
 
