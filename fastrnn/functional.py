@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from fastrnn import cpu, native, reference, validation
+from fastrnn import cpu, native, packing, reference, validation
 from fastrnn.backends import RecurrenceSpec, resolve_backend
 
 MODES = ("LSTM", "GRU", "RNN_TANH", "RNN_RELU")
@@ -237,6 +237,28 @@ def recurrent_stack(mode: str, input: Tensor, states: Sequence[Tensor] | None,
     if states is None:
         states = _default_states(mode, input, weights, directions)
     lengths = _check_lengths(lengths, input.shape[0], input.shape[1])
+    call = _prepare(mode, input, states, weights, backend)
+    return _run_padded(call, input=call.input, lengths=lengths, bidirectional=bidirectional,
+                       dropout=dropout, training=training)
+
+
+class _Prepared:
+    """A call after autocast and the backend policy: input, states, weights (cast), whether
+    autocast cast them, and the backend name that runs it."""
+
+    def __init__(self, mode, input, states, weights, autocast, name):
+        self.mode, self.input, self.states, self.weights = mode, input, states, weights
+        self.autocast, self.name = autocast, name
+
+    def autocast_off(self):
+        """Autocast off around the run once it has cast the tensors (the ops must not recast)."""
+        if not self.autocast:
+            return contextlib.nullcontext()
+        return torch.autocast(self.input.device.type, enabled=False)
+
+
+def _prepare(mode, input, states, weights, backend):
+    """Cast under autocast, check dtypes and devices, pick the backend (once per call)."""
     flat = [input, *states] + [w for weight in weights for w in weight]
     flat, autocast = _autocast(flat)
     input, states = flat[0], flat[1 : 1 + len(states)]
@@ -247,16 +269,21 @@ def recurrent_stack(mode: str, input: Tensor, states: Sequence[Tensor] | None,
     name, _ = resolve_backend(backend, recurrence_spec(mode, input, weights))
     if name != "torch" and torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export():
         raise RuntimeError(_TRACE_REFUSAL.format(backend=name))
-    with torch.autocast(input.device.type, enabled=False) if autocast else contextlib.nullcontext():
+    return _Prepared(mode, input, states, weights, autocast, name)
+
+
+def _run_padded(call, input, lengths, bidirectional, dropout, training):
+    """Run a prepared call on a padded (T, B, I) input (call.input, or its unpacked rows)."""
+    with call.autocast_off():
         # Exported to ONNX, every backend is ONNX's own operator (fastrnn.ops.onnx).
-        if name == "torch" and not torch.onnx.is_in_onnx_export():
-            return native.recurrent_stack(mode, input, states, weights, bidirectional, dropout,
-                                          training, lengths)
+        if call.name == "torch" and not torch.onnx.is_in_onnx_export():
+            return native.recurrent_stack(call.mode, input, call.states, call.weights,
+                                          bidirectional, dropout, training, lengths)
         if lengths is not None:
             lengths = lengths.to(input.device)
             input = _zero_padding(input, lengths)
-        return _run_layers(_implementation(name), mode, input, states, weights, bidirectional,
-                           dropout, training, lengths)
+        return _run_layers(_implementation(call.name), call.mode, input, call.states, call.weights,
+                           bidirectional, dropout, training, lengths)
 
 
 def recurrent_stack_packed(mode: str, data: Tensor, batch_sizes: Tensor,
@@ -264,52 +291,46 @@ def recurrent_stack_packed(mode: str, data: Tensor, batch_sizes: Tensor,
                            states: Sequence[Tensor], weights: Sequence[LayerWeights], *,
                            bidirectional: bool = False, dropout: float = 0.0,
                            training: bool = False,
-                           backend: str | None = None) -> tuple[Tensor, list[Tensor]] | None:
-    """Run a stack on a PackedSequence's rows without padding them, where the backend can.
+                           backend: str | None = None) -> tuple[Tensor, list[Tensor]]:
+    """Run a stack on a PackedSequence's rows; what the modules run for packed input.
 
-    The cpu backend takes packed rows as they are: every layer's input projection, recurrence and
-    output stay (N, X), N = batch_sizes.sum(), with no padded (T, B, X) tensor (in either pass)
-    and no work on padding. The other backends run padded batches (recurrent_stack after
-    fastrnn.packing.unpack), and so does a call under a torch.func transform, torch.compile, ONNX
-    export or jit tracing: for those this returns None.
+    The cpu backend takes the packed rows as they are: every layer's input projection,
+    recurrence and output stay (N, X), N = batch_sizes.sum(), with no padded (T, B, X) tensor (in
+    either pass) and no work on padding. The other backends, and the cpu backend under a
+    torch.func transform, torch.compile or ONNX export (whose rules and translations take padded
+    input), run the padded batch (fastrnn.packing.unpack, then pack).
 
     Args:
         mode: 'LSTM', 'GRU', 'RNN_TANH' or 'RNN_RELU'.
         data (N, I), batch_sizes (T,), sorted_indices / unsorted_indices (B,) or None: the
-            PackedSequence's fields (validated by the caller).
+            PackedSequence's fields (validated by the caller; B >= 1).
         states: list of initial states, each (L*D, B, X), in the caller's order (not sorted).
         weights, bidirectional, dropout, training, backend: see `recurrent_stack`.
     Returns:
         (output rows (N, D*H_out) in the PackedSequence's order, list of final states each
-        (L*D, B, X) in the caller's order), or None (see above).
+        (L*D, B, X) in the caller's order).
     """
     if mode not in MODES:
         raise ValueError(f"Unrecognized RNN mode: {mode}")
     check_weights(weights, bidirectional)
-    if (torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
-            or _transformed()):
-        return None
-    flat = [data, *states] + [w for weight in weights for w in weight]
-    flat, autocast = _autocast(flat)
-    data, states = flat[0], flat[1 : 1 + len(states)]
-    weights = [tuple(flat[1 + len(states) + 5 * k : 1 + len(states) + 5 * (k + 1)])
-               for k in range(len(weights))]
-    if not autocast:
-        validation.check_same_dtype_and_device(data, states, [w for wt in weights for w in wt])
-    name, _ = resolve_backend(backend, recurrence_spec(mode, data, weights))
-    batch = states[0].shape[1]
-    if name != "cpu" or batch == 0 or weights[0][1].shape[0] == 0:
-        return None
-    # Each sequence's length, in the packed (sorted) order: non-increasing.
-    lengths = (batch_sizes.unsqueeze(0) > torch.arange(batch).unsqueeze(1)).sum(1)
-    if sorted_indices is not None:
-        states = [s.index_select(1, sorted_indices) for s in states]
-    with torch.autocast(data.device.type, enabled=False) if autocast else contextlib.nullcontext():
-        output, finals = _run_layers(cpu, mode, data, states, weights, bidirectional, dropout,
-                                     training, lengths)
-    if unsorted_indices is not None:
-        finals = [s.index_select(1, unsorted_indices) for s in finals]
-    return output, finals
+    call = _prepare(mode, data, states, weights, backend)
+    data, batch = call.input, call.states[0].shape[1]
+    if call.name == "cpu" and call.weights[0][1].shape[0] > 0 and not (
+            torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export() or _transformed()):
+        # Each sequence's length, in the packed (sorted) order: non-increasing.
+        lengths = (batch_sizes.unsqueeze(0) > torch.arange(batch).unsqueeze(1)).sum(1)
+        states = call.states
+        if sorted_indices is not None:
+            states = [s.index_select(1, sorted_indices) for s in states]
+        with call.autocast_off():
+            output, finals = _run_layers(cpu, mode, data, states, call.weights, bidirectional,
+                                         dropout, training, lengths)
+        if unsorted_indices is not None:
+            finals = [s.index_select(1, unsorted_indices) for s in finals]
+        return output, finals
+    padded, lengths = packing.unpack(data, batch_sizes, batch, unsorted_indices)
+    output, finals = _run_padded(call, padded, lengths, bidirectional, dropout, training)
+    return packing.pack(output, batch_sizes, data.shape[0], sorted_indices), finals
 
 
 def _transformed():

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.nn import init
 from torch.nn.utils.rnn import PackedSequence
 
-from fastrnn import functional, packing, validation
+from fastrnn import functional, validation
 from fastrnn.backends import check_backend_argument
 from fastrnn.guards import EcosystemGuards
 
@@ -333,16 +333,11 @@ class RNNBase(EcosystemGuards, nn.Module):
             output_data = output.flatten(0, 1)
         else:
             # The cpu backend runs the packed rows as they are; the others a padded batch.
-            result = functional.recurrent_stack_packed(
+            output_data, states = functional.recurrent_stack_packed(
                 self.mode, data, batch_sizes, sorted_indices, unsorted_indices,
                 self._states_list(hx), self._layer_weights(), bidirectional=bool(self.bidirectional),
                 dropout=self.dropout, training=self.training, backend=self.backend)
-            if result is not None:
-                output_data, hidden = result[0], self._states_result(result[1])
-            else:
-                padded, lengths = packing.unpack(data, batch_sizes, batch, unsorted_indices)
-                output, hidden = self._run(padded, hx, lengths)
-                output_data = packing.pack(output, batch_sizes, data.size(0), sorted_indices)
+            hidden = self._states_result(states)
         return PackedSequence(output_data, batch_sizes, sorted_indices, unsorted_indices), hidden
 
     def _traced_batch(self, batch_sizes, sorted_indices, hx):
