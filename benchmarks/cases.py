@@ -97,12 +97,15 @@ def _dedupe(cases):
 
 def _cpu():
     cases = []
+    # The H sweep and the two corners of the CPU targets (docs/benchmarks.md): H=512 at B=32 and
+    # the small batch B=8 at H=64.
     for cell in ("LSTM", "GRU"):
         cases += [Case("cpu", cell, 100, 64, h, h, sweeps=("H",)) for h in (64, 128, 256)]
+        cases += [Case("cpu", cell, 50, 32, 512, 512), Case("cpu", cell, 200, 8, 64, 64)]
     cases += [Case("cpu", "RNN", 100, 64, h, h, sweeps=("H",)) for h in (128, 256)]
     cases += [Case("cpu", cell, 400, 32, 128, 128, packed=True) for cell in ("LSTM", "GRU")]
-    return Grid("cpu", "small CPU grid, cpu and reference vs torch (T=100, B=64, I=H; packed IMDB-like "
-                "lengths at T<=400)", "cpu", _dedupe(cases))
+    return Grid("cpu", "small CPU grid, cpu and reference vs torch (T=100, B=64, I=H; H=512 at B=32, "
+                "B=8 at H=64; packed IMDB-like lengths at T<=400)", "cpu", _dedupe(cases))
 
 
 def _flashrnn():
