@@ -66,7 +66,7 @@ ROW_COLUMNS = (
     (Column("us/step", lambda r: formats.sig3(r["us_per_step"])), "median / T, microseconds"),
     (Column("tok/s", lambda r: formats.si(r["tokens_per_s"])), "valid tokens per second"),
     (Column("peak MiB", lambda r: formats.mib(r["peak_mem_bytes"])),
-     "peak CUDA memory of one call"),
+     "peak memory of one call (CUDA: all allocated; CPU: the tensor memory it adds)"),
     (Column("parity", _parity),
      "worst relative RMS error of any output, state or gradient against the float64 "
      "reference on the case cut to T={steps} steps (FAIL: above the dtype's tolerance, and no "

@@ -2,8 +2,11 @@
 
 Both report the median and the 20th/80th percentiles in milliseconds. The first calls (Triton
 compilation, autotuning, cuDNN plan selection, allocator warm-up) happen before timing starts.
-Peak memory is CUDA's max_memory_allocated over one call; on CPU there is no allocator statistic
-that covers torch's tensors (tracemalloc does not see them), so it is None rather than a guess.
+Peak memory: on CUDA max_memory_allocated over one call (everything resident counts); on the CPU,
+where no allocator statistic covers torch's tensors (tracemalloc does not see them, and the
+process's resident size misses allocations glibc serves from memory it already holds), the
+profiler's record of every tensor allocation and free during one call, whose running sum peaks
+at the most tensor memory the call added to what existed before it.
 """
 
 import time
@@ -83,7 +86,28 @@ def time_cpu(fn, settings):
     times = measurement.times  # seconds per call, one entry per block
     p20, median, p80 = np.quantile(np.array(times) * 1e3, [0.2, 0.5, 0.8])
     return Timing(float(median), float(p20), float(p80), len(times),
-                  "torch.utils.benchmark.Timer.blocked_autorange", None)
+                  "torch.utils.benchmark.Timer.blocked_autorange", cpu_peak_bytes(fn))
+
+
+def cpu_peak_bytes(fn):
+    """The most tensor memory one call of `fn` holds at once beyond what existed before it (its
+    inputs, the weights and gradient buffers of earlier calls), in bytes: the running sum of the
+    profiler's allocation and free records (torch.profiler with profile_memory), in time order.
+    None where this torch's profiler does not give them."""
+    from torch.profiler import ProfilerActivity, profile
+
+    try:
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            fn()
+        records = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+        records.sort(key=lambda e: e.start_ns())
+        held = peak = 0
+        for record in records:
+            held += record.nbytes()
+            peak = max(peak, held)
+    except (AttributeError, RuntimeError):  # a torch whose profiler records differ
+        return None
+    return int(peak)
 
 
 def measure(fn, device, settings):

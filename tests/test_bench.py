@@ -94,7 +94,7 @@ def test_reference_passes_parity_and_gets_a_speedup(run):
         assert row["parity"]["ok"] and row["parity"]["T"] <= parity.PARITY_STEPS
         assert row["p20_ms"] <= row["median_ms"] <= row["p80_ms"]
         assert row["tokens_per_s"] > 0 and row["us_per_step"] > 0
-        assert row["peak_mem_bytes"] is None  # CPU: not measured, never faked
+        assert row["peak_mem_bytes"] > 0  # CPU: the profiler's allocation records
         assert row["speedup_vs_torch"] is not None
     assert all(r["speedup_vs_torch"] == 1.0 for r in _rows(result, "torch"))
 
@@ -188,6 +188,21 @@ def test_cpu_timer_reports_quantiles_and_repeats():
     assert timed.timer.startswith("torch.utils.benchmark.Timer")
     slow = timing.time_cpu(lambda: time.sleep(0.02), settings)  # a slow closure still gets 3
     assert slow.repeats >= 3 and 15 < slow.median_ms < 200
+
+
+def test_cpu_peak_memory_is_the_most_tensor_memory_a_call_holds_at_once():
+    """Two 4 MB tensors alive together, then freed, then one 8 MB one: 8 MB at most at once; what
+    existed before the call is not counted."""
+    before = torch.ones(4_000_000)
+
+    def call():
+        a, b = torch.ones(1_000_000), torch.ones(1_000_000)
+        del a, b
+        return torch.ones(2_000_000).sum() + before[0]
+
+    peak = timing.cpu_peak_bytes(call)
+    assert 8_000_000 <= peak < 8_100_000
+    assert timing.time_cpu(call, timing.Settings(min_run_time=0.05)).peak_mem_bytes == peak
 
 
 def test_interpreter_is_never_timed(monkeypatch):
