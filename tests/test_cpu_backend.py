@@ -326,3 +326,28 @@ def test_a_packed_call_on_the_cpu_backend_runs_its_rows_unpadded(monkeypatch, ba
         assert not unpacked and shapes == [(10, 12)] * 4  # N = 2 + 5 + 3 rows, 3H wide
     else:
         assert unpacked
+
+
+@pytest.mark.parametrize("steps", [1, 2])
+def test_a_single_step_runs_plain_ops_and_longer_sequences_the_op(monkeypatch, steps):
+    """A cell's call (one step) runs the reference's plain ops on the cpu backend: no loop to save,
+    and the op's fixed cost would dominate; two steps or more run the fastrnn op. Both match
+    torch.nn, gradients included."""
+    from fastrnn import ops
+
+    calls = []
+    original = ops.recurrence
+    monkeypatch.setattr(ops, "recurrence", lambda *args: calls.append(1) or original(*args))
+    torch.manual_seed(0)
+    expected = torch.nn.LSTM(3, 4).double()
+    module = fastrnn.LSTM(3, 4, backend="cpu").double()
+    module.load_state_dict(expected.state_dict())
+    x = torch.randn(steps, 2, 3, dtype=torch.float64, requires_grad=True)
+    out, (h_n, c_n) = module(x)
+    (out.sum() + c_n.sum()).backward()
+    grad, x.grad = x.grad, None
+    ref_out, (_, ref_c_n) = expected(x)
+    (ref_out.sum() + ref_c_n.sum()).backward()
+    assert_close(out, ref_out, "output")
+    assert_close(grad, x.grad, "grad.input")
+    assert len(calls) == (steps > 1)

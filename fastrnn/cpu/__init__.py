@@ -7,7 +7,9 @@ buffers made before the loop, and a hand-derived backward: gate gradients scaled
 local factors computed for all steps at once, weight gradients as large products after it. Variable
 lengths run sequences sorted by length on a shrinking batch prefix instead of under masks, every
 per-step buffer packed to the valid (step, sequence) pairs (layout.py). A second
-derivative raises with an error that names backend='reference'.
+derivative raises with an error that names backend='reference'. A single step (a cell module's
+call, or T=1) has no loop to save and runs the reference's plain ops instead of the op, whose fixed
+cost per call would be most of the time (function.run).
 
 Layout: layout.py (run order of variable lengths, per-step views), function.py (the op kernels:
 dtypes, the reserve, run order in and out), grads.py (weight gradients), lstm.py / gru.py / rnn.py.
