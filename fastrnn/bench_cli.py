@@ -162,7 +162,8 @@ def _measure(h, args, grids, machine):
     rows, tasks = [], []
     for name in grids:
         if name == h["cases"].TASKS_GRID:
-            backends = args.task_backends or ["torch", "triton", "reference"]
+            # cpu and triton are what `auto` runs on each device; each is unavailable on the other.
+            backends = args.task_backends or ["torch", "cpu", "triton", "reference"]
             tasks += h["tasks_grid"].run_tasks(backends, device or machine, size=args.task_size,
                                                names=args.tasks, data_dir=args.data_dir,
                                                progress=not args.quiet)
