@@ -417,11 +417,33 @@ def _cell(mode, input, states, w_ih, w_hh, b_ih, b_hh, backend):
     """One step of a cell as a length-1 recurrence, so every backend serves cells too.
 
     input (B, I), states list of (B, X) -> list of new states (B, X).
+
+    Where one step runs as the reference's plain ops (the reference backend eagerly, and the cpu
+    backend, whose op does not pay for a single step: fastrnn.cpu.function.run), the cell calls
+    the reference's step function itself, without the stack's bookkeeping around a one-step loop
+    (lifting to (1, B, X), the loop, stacking the outputs), which cost as much as the step.
     """
-    lifted = [s.unsqueeze(0) for s in states]
-    _, finals = recurrent_stack(mode, input.unsqueeze(0), lifted, [(w_ih, w_hh, b_ih, b_hh, None)],
-                                backend=backend)
+    weights = [(w_ih, w_hh, b_ih, b_hh, None)]
+    check_weights(weights)
+    call = _prepare(mode, input.unsqueeze(0), [s.unsqueeze(0) for s in states], weights, backend)
+    if call.name in ("cpu", "reference") and not (torch.compiler.is_compiling()
+                                                  or torch.onnx.is_in_onnx_export()):
+        with call.autocast_off():
+            return _reference_step(mode, call.input[0], [s[0] for s in call.states],
+                                   call.weights[0])
+    _, finals = _run_padded(call, call.input, None, False, 0.0, False)
     return [f.squeeze(0) for f in finals]
+
+
+def _reference_step(mode, input, states, weight):
+    """The reference's step on input (B, I) and states [(B, X)] -> new states [(B, X)]."""
+    w_ih, w_hh, b_ih, b_hh, _ = weight
+    gx = F.linear(input, w_ih, _projection_bias(mode, b_ih, b_hh))
+    if mode == "LSTM":
+        return list(reference.lstm.lstm_step(gx, states[0], states[1], w_hh))
+    if mode == "GRU":
+        return [reference.gru.gru_step(gx, states[0], w_hh, b_hh)]
+    return [reference.rnn.rnn_step(gx, states[0], w_hh, "tanh" if mode == "RNN_TANH" else "relu")]
 
 
 def lstm_cell(input: Tensor, hx: tuple[Tensor, Tensor] | Sequence[Tensor], w_ih: Tensor,
