@@ -351,3 +351,20 @@ def test_a_single_step_runs_plain_ops_and_longer_sequences_the_op(monkeypatch, s
     assert_close(out, ref_out, "output")
     assert_close(grad, x.grad, "grad.input")
     assert len(calls) == (steps > 1)
+
+
+def test_vmap_over_packed_input_runs_one_call_per_instance():
+    """vmap of a packed-input recurrence (rows of length-sorted sequences): the instances cannot
+    join one batch, so each runs on its own; the result equals the calls one by one."""
+    lengths = torch.tensor([3, 2])
+    inputs = recurrence_inputs("gru", 3, 2, 4)
+    rows = torch.stack([torch.nn.utils.rnn.pack_padded_sequence(inputs["gx"].detach() * scale,
+                                                                lengths).data
+                        for scale in (1.0, 0.5)])  # (2, 5, 12)
+    h0, w_hh, b_hh = (inputs[k].detach() for k in ("h0", "w_hh", "b_hh"))
+    with torch.no_grad():
+        output, h_n = torch.func.vmap(
+            lambda r: cpu.gru_recurrence(r, h0, w_hh, b_hh, lengths))(rows)
+        for index in range(2):
+            expected = cpu.gru_recurrence(rows[index], h0, w_hh, b_hh, lengths)
+            assert torch.equal(output[index], expected[0]) and torch.equal(h_n[index], expected[1])

@@ -81,7 +81,10 @@ def _forward_rule(cell):
         named = dict(zip(cells.ARGUMENTS[cell], in_dims))
         weights_batched = any(named.get(name) is not None for name in ("w_hh", "w_hr", "b_hh"))
         store = dict(zip(cells.ARGUMENTS[cell], args)).get("store", False)
-        if not weights_batched and not store:
+        # Packed rows (N, G*H) (the cpu backend's packed input) do not join another instance's
+        # batch: one call per instance.
+        packed_rows = args[0].dim() - (in_dims[0] is not None) == 2
+        if not weights_batched and not store and not packed_rows:
             return _fold(cell, info, in_dims, args)
         return loop(library.op(cell), info, in_dims, args)
 
