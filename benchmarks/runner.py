@@ -58,8 +58,24 @@ def _error_text(error):
     return f"{type(error).__name__}: {error}".strip()
 
 
-def run_case(case, provider, modes, device, settings):
-    """Rows for one (case, provider) over `modes`: the gate once, then each mode timed."""
+class _Pending:
+    """A (case, provider, mode) row whose closure is built and warmed up, waiting to be timed."""
+
+    def __init__(self, case, provider, mode, device, gate, fn, form):
+        self.case, self.provider, self.mode, self.device = case, provider, mode, device
+        self.gate, self.fn, self.form = gate, fn, form
+
+    def row(self, result):
+        status = "ok" if self.gate.ok else "parity_failed"
+        reason = None if self.gate.ok else "parity failed: " + ", ".join(
+            self.gate.to_json()["failed"])
+        return _row(self.case, self.provider, self.mode, self.device, status, reason, self.gate,
+                    result, self.form)
+
+
+def _prepare(case, provider, modes, device):
+    """For one (case, provider): the gate once, then per mode either a finished row (unavailable,
+    error) or a _Pending with its closure built (the timer warms it up)."""
     try:
         gate = parity.gate(case, provider, device)
     except UNAVAILABLE as error:
@@ -68,34 +84,63 @@ def run_case(case, provider, modes, device, settings):
         traceback.print_exc()
         return [_row(case, provider, m, device, "error", "parity: " + _error_text(error))
                 for m in modes]
-    status = "ok" if gate.ok else "parity_failed"
-    rows = []
+    entries = []
     for mode in modes:
         form = None
         try:
             workload = Workload(case, provider, mode, device)
             fn = workload.closure()
             form = workload.kernel_form()
-            result = timing.measure(fn, device, settings)
+            entries.append(_Pending(case, provider, mode, device, gate, fn, form))
         except UNAVAILABLE as error:
-            rows.append(_row(case, provider, mode, device, "unavailable", str(error), gate,
-                             form=form))
-            continue
-        except torch.OutOfMemoryError as error:  # a size this device cannot hold, not a bug
-            rows.append(_row(case, provider, mode, device, "unavailable",
-                             "out of memory: " + str(error).splitlines()[0], gate, form=form))
-            continue
+            entries.append(_row(case, provider, mode, device, "unavailable", str(error), gate,
+                                form=form))
         except Exception as error:
             traceback.print_exc()
-            rows.append(_row(case, provider, mode, device, "error", _error_text(error), gate,
-                             form=form))
-            continue
-        finally:
-            if torch.device(device).type == "cuda":
-                torch.cuda.empty_cache()
-        reason = None if gate.ok else "parity failed: " + ", ".join(gate.to_json()["failed"])
-        rows.append(_row(case, provider, mode, device, status, reason, gate, result, form))
-    return rows
+            entries.append(_row(case, provider, mode, device, "error", _error_text(error), gate,
+                                form=form))
+    return entries
+
+
+def _measure(entry, settings):
+    """The row of one _Pending timed on its own (CUDA, and run_case)."""
+    try:
+        result = timing.measure(entry.fn, entry.device, settings)
+    except UNAVAILABLE as error:
+        return _row(entry.case, entry.provider, entry.mode, entry.device, "unavailable",
+                    str(error), entry.gate, form=entry.form)
+    except torch.OutOfMemoryError as error:  # a size this device cannot hold, not a bug
+        return _row(entry.case, entry.provider, entry.mode, entry.device, "unavailable",
+                    "out of memory: " + str(error).splitlines()[0], entry.gate, form=entry.form)
+    except Exception as error:
+        traceback.print_exc()
+        return _row(entry.case, entry.provider, entry.mode, entry.device, "error",
+                    _error_text(error), entry.gate, form=entry.form)
+    finally:
+        if torch.device(entry.device).type == "cuda":
+            torch.cuda.empty_cache()
+    return entry.row(result)
+
+
+def run_case(case, provider, modes, device, settings):
+    """Rows for one (case, provider) over `modes`: the gate once, then each mode timed."""
+    return [entry if isinstance(entry, dict) else _measure(entry, settings)
+            for entry in _prepare(case, provider, modes, device)]
+
+
+def run_case_interleaved(case, case_providers, modes, settings):
+    """Rows for one CPU case over all its providers and modes, timed in alternating rounds
+    (timing.time_cpu_rounds): on a shared machine a burst of load then falls on every provider
+    of the case alike instead of on whichever was being timed, so their ratios hold steadier."""
+    entries = [e for provider in case_providers for e in _prepare(case, provider, modes, "cpu")]
+    pending = [e for e in entries if not isinstance(e, dict)]
+    try:
+        timings = dict(zip(map(id, pending),
+                           timing.time_cpu_rounds([e.fn for e in pending], settings)))
+    except Exception:  # one closure failed in a later round: time each alone, errors recorded
+        traceback.print_exc()
+        return [e if isinstance(e, dict) else _measure(e, settings) for e in entries]
+    return [e if isinstance(e, dict) else e.row(timings[id(e)]) for e in entries]
 
 
 def _baseline_dtype(row):
@@ -146,6 +191,11 @@ def run_grid(cases, names, modes, device, settings, progress=True):
     try:
         with tqdm(total=total, disable=not progress, unit="row", dynamic_ncols=True) as bar:
             for case, case_providers in per_case:
+                if torch.device(device).type == "cpu":
+                    bar.set_description(f"{case.grid} {case.cell} {DTYPE_SHORT[case.dtype]}")
+                    rows += run_case_interleaved(case, case_providers, modes, settings)
+                    bar.update(len(modes) * len(case_providers))
+                    continue
                 for provider in case_providers:
                     bar.set_description(f"{case.grid} {case.cell} {provider} "
                                         f"{DTYPE_SHORT[case.dtype]}")

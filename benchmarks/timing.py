@@ -76,17 +76,36 @@ def time_cpu(fn, settings):
     warm-up) and does not re-warm between blocks, unlike Timer.timeit, which runs the statement
     twice more per call.
     """
-    start = time.perf_counter()
-    fn()  # warm-up: allocator, lazy init, first-call dispatch; also the cost estimate
-    estimate = time.perf_counter() - start
-    budget = min(max(settings.min_repeats * estimate, settings.min_run_time),
-                 max(settings.max_run_time, 3 * estimate))
-    timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=settings.threads)
-    measurement = timer.blocked_autorange(min_run_time=budget)
-    times = measurement.times  # seconds per call, one entry per block
-    p20, median, p80 = np.quantile(np.array(times) * 1e3, [0.2, 0.5, 0.8])
-    return Timing(float(median), float(p20), float(p80), len(times),
-                  "torch.utils.benchmark.Timer.blocked_autorange", cpu_peak_bytes(fn))
+    return time_cpu_rounds([fn], settings, rounds=1)[0]
+
+
+def time_cpu_rounds(fns, settings, rounds=3):
+    """Timings of several closures, each given time_cpu's budget split over `rounds` rounds that
+    visit every closure in turn; each closure's quantiles come from all its blocks (at least 3).
+    A slow closure (one call longer than its share of a round) still gets one block per round."""
+    budgets = []
+    for fn in fns:
+        start = time.perf_counter()
+        fn()  # warm-up: allocator, lazy init, first-call dispatch; also the cost estimate
+        estimate = time.perf_counter() - start
+        budgets.append(min(max(settings.min_repeats * estimate, settings.min_run_time),
+                           max(settings.max_run_time, 3 * estimate)))
+    timers = [Timer(stmt="fn()", globals={"fn": fn}, num_threads=settings.threads) for fn in fns]
+    times = [[] for _ in fns]  # seconds per call, one entry per block
+    for _ in range(rounds):
+        for index, timer in enumerate(timers):
+            times[index] += timer.blocked_autorange(min_run_time=budgets[index] / rounds).times
+    for index, timer in enumerate(timers):
+        # blocked_autorange sizes a block to about 50 ms, so a short budget can end at 2 blocks:
+        # quantiles want at least 3.
+        while len(times[index]) < 3:
+            times[index] += timer.blocked_autorange(min_run_time=budgets[index] / rounds).times
+    timings = []
+    for fn, blocks in zip(fns, times):
+        p20, median, p80 = np.quantile(np.array(blocks) * 1e3, [0.2, 0.5, 0.8])
+        timings.append(Timing(float(median), float(p20), float(p80), len(blocks),
+                              "torch.utils.benchmark.Timer.blocked_autorange", cpu_peak_bytes(fn)))
+    return timings
 
 
 def cpu_peak_bytes(fn):

@@ -3,6 +3,7 @@ CSV and plots, the parity gate (a wrong provider fails it and gets no speedup), 
 providers, and the comparison of two runs."""
 
 import csv
+import itertools
 import json
 import time
 
@@ -188,6 +189,21 @@ def test_cpu_timer_reports_quantiles_and_repeats():
     assert timed.timer.startswith("torch.utils.benchmark.Timer")
     slow = timing.time_cpu(lambda: time.sleep(0.02), settings)  # a slow closure still gets 3
     assert slow.repeats >= 3 and 15 < slow.median_ms < 200
+
+
+def test_cpu_rounds_alternate_between_closures_and_pool_their_blocks():
+    """Each round visits every closure in turn (a burst of load falls on all of them), and each
+    closure's quantiles come from its blocks of every round; a slow one gets a block per round."""
+    order = []
+    fast = lambda: order.append("fast")  # noqa: E731
+    slow = lambda: order.append("slow") or time.sleep(0.02)  # noqa: E731
+    settings = timing.Settings(min_run_time=0.03, max_run_time=0.03, min_repeats=1)
+    fast_timing, slow_timing = timing.time_cpu_rounds([fast, slow], settings, rounds=3)
+    assert slow_timing.repeats >= 3 and fast_timing.repeats >= 3
+    assert 15 < slow_timing.median_ms < 200 and fast_timing.median_ms < 1
+    # After the two warm-up calls: fast's calls of a round, then slow's, three times over.
+    runs = [name for name, _ in itertools.groupby(order[2:])]
+    assert runs[:6] == ["fast", "slow"] * 3
 
 
 def test_cpu_peak_memory_is_the_most_tensor_memory_a_call_holds_at_once():
