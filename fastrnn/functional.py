@@ -8,7 +8,8 @@ forward direction before reverse), with None for an absent bias or projection:
     w_ih (G*H, I or D*H_out), w_hh (G*H, H_out), b_ih/b_hh (G*H,), w_hr (P, H).
 
 Inputs are time-major and padded; variable lengths are given as `lengths` (B,) and run inside the
-recurrence (a finished sequence's state freezes, its outputs are zero), never by shrinking the batch.
+recurrence (a finished sequence's state freezes, its outputs are zero). A PackedSequence's rows
+go to `recurrent_stack_packed` (what the modules call), which the cpu backend runs without padding.
 
 `fastrnn.explain(fastrnn.functional.lstm, input, hx, weights, backend=...)` says which backend (and
 Triton kernel form) a call with these arguments runs, without running it.
