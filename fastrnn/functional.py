@@ -318,8 +318,7 @@ def recurrent_stack_packed(mode: str, data: Tensor, batch_sizes: Tensor,
     data, batch = call.input, call.states[0].shape[1]
     if call.name == "cpu" and call.weights[0][1].shape[0] > 0 and not (
             torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export() or _transformed()):
-        # Each sequence's length, in the packed (sorted) order: non-increasing.
-        lengths = (batch_sizes.unsqueeze(0) > torch.arange(batch).unsqueeze(1)).sum(1)
+        lengths = packing.sorted_lengths(batch_sizes, batch)  # non-increasing
         states = call.states
         if sorted_indices is not None:
             states = [s.index_select(1, sorted_indices) for s in states]

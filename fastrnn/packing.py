@@ -21,6 +21,12 @@ def _layout(batch_sizes, batch, device):
     return valid, offsets
 
 
+def sorted_lengths(batch_sizes, batch):
+    """(B,) int64 length of each sequence in the packed (sorted, longest first) order, on
+    batch_sizes' device."""
+    return _layout(batch_sizes, batch, batch_sizes.device)[0].sum(0)
+
+
 def unpack(data, batch_sizes, batch, unsorted_indices=None):
     """(padded (T, B, X) with zeros past each sequence's end, lengths (B,) int64), both in the
     caller's order (unsorted_indices applied, as pad_packed_sequence does).

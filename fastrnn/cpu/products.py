@@ -51,26 +51,29 @@ class StepWeight:
     def __init__(self, weight):
         self.weight = weight.contiguous()
         self.weight_t = weight.t().contiguous()
-        self._packed = {}  # rows -> MKL-packed weight
+        # The one packed weight alive: the segments' row counts only shrink, so a packing is never
+        # needed again once the next segment starts (and each is several times the weight).
+        self._rows, self._packed = None, None
 
     def prepare(self, rows, steps):
-        """Pack the weight for steps of `rows` rows when `steps` of them repay the packing."""
+        """Pack the weight for the next `steps` steps of `rows` rows when they repay the packing
+        (else they run the plain addmm)."""
         n_out, n_in = self.weight.shape
         if (_MKL is not None and self.weight.dtype == torch.float32 and rows >= MIN_ROWS
                 and steps >= MIN_STEPS and n_out * n_in >= MIN_WEIGHT_ELEMENTS
-                and n_out >= 4 * n_in and rows not in self._packed):
-            self._packed[rows] = _MKL[0](self.weight, rows)
+                and n_out >= 4 * n_in):
+            self._rows, self._packed = rows, _MKL[0](self.weight, rows)
+        else:
+            self._rows, self._packed = None, None
 
     def addmm(self, input, x, out):
         """out = input + x @ weight^T; input and out (n, N), x (n, K)."""
-        packed = self._packed.get(x.shape[0])
-        if packed is None:
+        if self._rows != x.shape[0]:
             return torch.addmm(input, x, self.weight_t, out=out)
-        return torch.add(input, _MKL[1](x, packed, self.weight, None, x.shape[0]), out=out)
+        return torch.add(input, _MKL[1](x, self._packed, self.weight, None, self._rows), out=out)
 
     def addmm_(self, acc, x):
         """acc += x @ weight^T in place; acc (n, N), x (n, K)."""
-        packed = self._packed.get(x.shape[0])
-        if packed is None:
+        if self._rows != x.shape[0]:
             return acc.addmm_(x, self.weight_t)
-        return acc.add_(_MKL[1](x, packed, self.weight, None, x.shape[0]))
+        return acc.add_(_MKL[1](x, self._packed, self.weight, None, self._rows))
