@@ -105,6 +105,8 @@ def collect():
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "threads": torch.get_num_threads(),
+        # Whether the CPU path's steps ran compiled (fastrnn/cpu/fused.py) or as ATen ops.
+        "cpu_fused_steps": _cpu_fused_status(),
         # Other processes on the machine skew CPU timings; the 1-minute load says how busy it was.
         "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
@@ -113,6 +115,12 @@ def collect():
         "fastrnn_backend_env": os.environ.get("FASTRNN_BACKEND"),
     }
     return block
+
+
+def _cpu_fused_status():
+    from fastrnn.cpu import fused
+
+    return fused.status()
 
 
 def device_slug(env):

@@ -28,6 +28,7 @@ import sys
 
 import torch
 
+from fastrnn.cpu import fused
 from fastrnn.cpu.function import run
 from fastrnn.cpu.grads import weight_grad
 
@@ -41,35 +42,55 @@ def forward(problem, store):
     """The forward loop. Returns ((output, h_n, None), saved) in run order; the output and the
     record are per-step buffers of the layout ((T, B, X), or packed (N, X))."""
     p, layout = problem, problem.layout
-    batch = p.batch
-    hidden = p.gx.shape[-1] // 3
-    w_t = p.w_hh.t().contiguous()  # (H, 3H)
-    gx = p.gx
-    # The caller's (T, B, 3H) gx, read a step's rows at a time into gx_step (GATHERS_GX).
-    gather = p.gather
-    if gather:
-        gx = gx.reshape(-1, gx.shape[-1])
-        gx_step = gx.new_empty(batch, 3 * hidden)
-    b_hh = gx.new_zeros(3 * hidden) if p.b_hh is None else p.b_hh
-    gx_rz, gx_n = gx[..., : 2 * hidden], gx[..., 2 * hidden :]
-    out = layout.new_buffer((batch, hidden), gx)
-    work = gx.new_empty(batch, 4 * hidden)  # r z gh_n n: a step's record
-    rec = layout.new_buffer((batch, 4 * hidden), gx) if store else None
+    loop = _ForwardLoop(p, store)
     for segment in layout.segments:
-        n = segment[2]
+        # The caller's (T, B, 3H) gx, read a step's rows at a time (GATHERS_GX).
+        gxs = layout.gather_steps(segment) if p.gather else layout.steps_of(loop.gx, segment)
+        h_ins, h_outs = layout.previous_steps(loop.out, segment, loop.h0), layout.steps_of(loop.out, segment)
+        recs = None if loop.rec is None else layout.steps_of(loop.rec, segment)
+        run_segment = loop.aten_segment if loop.kernels is None else loop.fused_segment
+        run_segment(segment[2], gxs, h_ins, h_outs, recs)
+    return (loop.out, layout.last_steps(loop.out).clone(), None), ((loop.rec, loop.out) if store else ())
+
+
+class _ForwardLoop:
+    """The buffers of one forward call and the two ways to run a segment of its steps: the fused
+    step (fused.py) when it is built for the dtype, else ATen ops."""
+
+    def __init__(self, p, store):
+        layout = p.layout
+        self.hidden = hidden = p.gx.shape[-1] // 3
+        self.kernels = fused.steps(p.gx.dtype)
+        self.gather = p.gather
+        self.w_t = p.w_hh.t().contiguous()  # (H, 3H)
+        gx = p.gx.reshape(-1, p.gx.shape[-1]) if p.gather else p.gx
+        self.b_hh = gx.new_zeros(3 * hidden) if p.b_hh is None else p.b_hh
+        self.h0 = p.h0
+        if self.kernels is not None:
+            # A fused step reads gx and h_{t-1} through pointers: rows of unit stride.
+            gx = gx.contiguous() if gx.stride(-1) != 1 else gx
+            self.h0 = p.h0.contiguous()
+        self.gx = gx
+        self.out = layout.new_buffer((p.batch, hidden), gx)
+        self.work = gx.new_empty(p.batch, 4 * hidden)  # r z gh_n n: a step's record
+        self.rec = layout.new_buffer((p.batch, 4 * hidden), gx) if store else None
+        # Step buffers: gx's gathered rows (ATen ops), or the product gh (fused).
+        self.step_rows = gx.new_empty(p.batch, 3 * hidden)
+
+    def aten_segment(self, n, gxs, h_ins, h_outs, recs):
+        hidden, w_t, b_hh = self.hidden, self.w_t, self.b_hh
+        work, gx_step = self.work, self.step_rows
         row, product, rz = work[:n], work[:n, : 3 * hidden], work[:n, : 2 * hidden]
         r, z, gh_n, new = row.view(n, 4, hidden).unbind(1)
-        h_ins, h_outs = layout.previous_steps(out, segment, p.h0), layout.steps_of(out, segment)
-        if gather:
-            rows = layout.gather_steps(segment)
-            gx_rzs = (gx_step[:n, : 2 * hidden],) * len(rows)  # refilled every step
-            gx_ns = (gx_step[:n, 2 * hidden :],) * len(rows)
+        if self.gather:
+            gx_rzs = (gx_step[:n, : 2 * hidden],) * len(gxs)  # refilled every step
+            gx_ns = (gx_step[:n, 2 * hidden :],) * len(gxs)
         else:
-            gx_rzs, gx_ns = layout.steps_of(gx_rz, segment), layout.steps_of(gx_n, segment)
-        recs = None if rec is None else layout.steps_of(rec, segment)
-        for k in range(len(gx_ns)):
-            if gather:
-                torch.index_select(gx, 0, rows[k], out=gx_step[:n])
+            gx_rzs = [x[:, : 2 * hidden] for x in gxs]
+            gx_ns = [x[:, 2 * hidden :] for x in gxs]
+        for k in range(len(gxs)):
+            if self.gather:
+                torch.index_select(self.gx, 0, gxs[k], out=gx_step[:n])
             torch.addmm(b_hh, h_ins[k], w_t, out=product)
             rz.add_(gx_rzs[k]).sigmoid_()
             torch.addcmul(gx_ns[k], r, gh_n, out=new)
@@ -80,7 +101,22 @@ def forward(problem, store):
             torch.addcmul(new, h_outs[k], z, out=h_outs[k])
             if recs is not None:
                 recs[k].copy_(row)
-    return (out, layout.last_steps(out).clone(), None), ((rec, out) if store else ())
+
+    def fused_segment(self, n, gxs, h_ins, h_outs, recs):
+        hidden, w_t, b_hh, step = self.hidden, self.w_t, self.b_hh, self.kernels.gru_forward
+        steps, gh = len(gxs), self.step_rows[:n]
+        if self.gather:  # gx's rows by index
+            gx_p, gx_ld = [self.gx.data_ptr()] * steps, [self.gx.stride(0)] * steps
+            index_p = [index.data_ptr() for index in gxs]
+        else:
+            (gx_p, gx_ld), index_p = fused.rows(gxs), [None] * steps
+        rec_p, rec_ld = ([None] * steps, [0] * steps) if recs is None else fused.rows(recs)
+        (h_in_p, h_in_ld), (h_p, h_ld) = fused.rows(h_ins), fused.rows(h_outs)
+        gh_p, gh_ld, work_p, work_ld = gh.data_ptr(), gh.stride(0), self.work.data_ptr(), self.work.stride(0)
+        for k in range(steps):
+            torch.addmm(b_hh, h_ins[k], w_t, out=gh)
+            step(n, hidden, gh_p, gh_ld, gx_p[k], gx_ld[k], index_p[k], h_in_p[k], h_in_ld[k], work_p,
+                 work_ld, rec_p[k], rec_ld[k], h_p[k], h_ld[k])
 
 
 def _local_factors(layout, rec, out, h0, dgates=None):
@@ -115,11 +151,33 @@ def backward(problem, saved, dout, dh_n, dc_n, dgates=None):
     p, layout = problem, problem.layout
     rec, out = saved
     hidden = rec.shape[-1] // 4
+    kernels = fused.steps(rec.dtype)
+    dh = dh_n + layout.last_steps(dout)  # dh of the step being processed
+    if kernels is None:
+        dgates, d_hn = _aten_backward_loop(p, rec, out, dout, dh, dgates)
+    else:
+        dgates, d_hn = _fused_backward_loop(kernels.gru_backward, p, rec, out, dout, dh, dgates)
+    d_rz = dgates[..., : 2 * hidden]
+    dw_hh = p.w_hh.new_empty(p.w_hh.shape)
+    weight_grad(layout.pairs(d_rz, out, p.h0), out=dw_hh[: 2 * hidden])
+    weight_grad(layout.pairs(d_hn, out, p.h0), out=dw_hh[2 * hidden :])
+    db_hh = None
+    if p.b_hh is not None:
+        steps = tuple(range(d_rz.dim() - 1))  # (T, B) or packed (N)
+        db_hh = torch.cat([d_rz.sum(dim=steps), d_hn.sum(dim=steps)])
+    return dgates[..., : 3 * hidden], dh, None, dw_hh, None, db_hh
+
+
+def _aten_backward_loop(p, rec, out, dout, dh, dgates):
+    """The loop as ATen ops from factors computed for all steps first; dh (B, H) becomes dh0 in
+    place. Returns (dgates, hn's gradients): dgates (..., 4H) as (r, z, n, hn), or the given
+    (..., 3H) buffer with hn's gradients a buffer apart."""
+    layout = p.layout
+    hidden = rec.shape[-1] // 4
     dgates, apart, z = _local_factors(layout, rec, out, p.h0, dgates)
     w_rz, w_n = p.w_hh[: 2 * hidden], p.w_hh[2 * hidden :]
     d_rz = dgates[..., : 2 * hidden]
     d_hn = dgates[..., 3 * hidden :] if apart is None else apart
-    dh = dh_n + layout.last_steps(dout)  # dh of the step being processed
     zeros = dh.new_zeros(dh.shape)
     tmp = torch.empty_like(dh)
     gate_blocks = dgates.unflatten(-1, (4 if apart is None else 3, hidden))
@@ -137,14 +195,40 @@ def backward(problem, saved, dout, dh_n, dc_n, dgates=None):
             torch.addcmul(dprevs[k], dh_n_, zs[k], out=tmp_n)
             torch.addmm(tmp_n, d_rzs[k], w_rz, out=dh_n_)
             dh_n_.addmm_(d_hns[k], w_n)
-    dw_hh = p.w_hh.new_empty(p.w_hh.shape)
-    weight_grad(layout.pairs(d_rz, out, p.h0), out=dw_hh[: 2 * hidden])
-    weight_grad(layout.pairs(d_hn, out, p.h0), out=dw_hh[2 * hidden :])
-    db_hh = None
-    if p.b_hh is not None:
-        steps = tuple(range(d_rz.dim() - 1))  # (T, B) or packed (N)
-        db_hh = torch.cat([d_rz.sum(dim=steps), d_hn.sum(dim=steps)])
-    return (dgates[..., : 3 * hidden] if apart is None else dgates), dh, None, dw_hh, None, db_hh
+    return dgates, d_hn
+
+
+def _fused_backward_loop(step, p, rec, out, dout, dh, dgates):
+    """The loop with fused_steps.c's step, which computes a step's gate gradients from its record
+    as it goes; dh (B, H) becomes dh0 in place. Returns what _aten_backward_loop does."""
+    layout = p.layout
+    hidden = rec.shape[-1] // 4
+    w_rz, w_n = p.w_hh[: 2 * hidden], p.w_hh[2 * hidden :]
+    if dgates is None:
+        dgates = layout.new_buffer((p.batch, 4 * hidden), rec)
+        d_hn = dgates[..., 3 * hidden :]
+    else:
+        d_hn = layout.new_buffer((p.batch, hidden), rec)
+    d_rz = dgates[..., : 2 * hidden]
+    # The step reads dout and h_{t-1} through pointers: rows of unit stride (dout may be expanded).
+    dout, h0 = dout.contiguous(), p.h0.contiguous()
+    zeros, carry = dh.new_zeros(dh.shape), torch.empty_like(dh)
+    dh_p, carry_p = dh.data_ptr(), carry.data_ptr()
+    for segment in reversed(layout.segments):
+        n = segment[2]
+        dh_n_, carry_n = dh[:n], carry[:n]
+        d_rzs, d_hns = layout.steps_of(d_rz, segment), layout.steps_of(d_hn, segment)
+        steps = len(d_rzs)
+        (rec_p, rec_ld), (dg_p, dg_ld) = fused.rows(layout.steps_of(rec, segment)), fused.rows(d_rzs)
+        (h_prev_p, h_prev_ld), (dhn_p, dhn_ld) = (fused.rows(layout.previous_steps(out, segment, h0)),
+                                                  fused.rows(d_hns))
+        dprev_p, dprev_ld = fused.rows(layout.previous_steps(dout, segment, zeros))
+        for k in range(steps - 1, -1, -1):
+            step(n, hidden, rec_p[k], rec_ld[k], h_prev_p[k], h_prev_ld[k], dh_p, hidden, dprev_p[k],
+                 dprev_ld[k], dg_p[k], dg_ld[k], dhn_p[k], dhn_ld[k], carry_p, hidden)
+            torch.addmm(carry_n, d_rzs[k], w_rz, out=dh_n_)
+            dh_n_.addmm_(d_hns[k], w_n)
+    return dgates, d_hn
 
 
 def gru_recurrence(gx, h0, w_hh, b_hh=None, lengths=None, reverse=False):

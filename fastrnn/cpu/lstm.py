@@ -29,6 +29,7 @@ import sys
 
 import torch
 
+from fastrnn.cpu import fused
 from fastrnn.cpu.function import run
 from fastrnn.cpu.grads import weight_grad
 from fastrnn.cpu.products import StepWeight
@@ -44,33 +45,50 @@ def forward(problem, store):
     """The forward loop. Returns ((output, h_n, c_n), saved) in run order; the output and the
     record are per-step buffers of the layout ((T, B, X), or packed (N, X))."""
     p, layout = problem, problem.layout
-    batch, h_out = p.batch, p.h_out
-    hidden = p.gx.shape[-1] // 4
-    gx = p.gx
-    # The caller's (T, B, 4H) gx, read a step's rows at a time (GATHERS_GX).
-    gather = p.gather
-    if gather:
-        gx = gx.reshape(-1, gx.shape[-1])
-    w_hh = StepWeight(p.w_hh)
-    w_hr_t = None if p.w_hr is None else p.w_hr.t().contiguous()  # (H, P)
-    out = layout.new_buffer((batch, h_out), gx)
-    work = gx.new_empty(batch, 5 * hidden)  # i f g o | c: a step's record
-    work[:, 4 * hidden :] = p.c0
-    rec = layout.new_buffer((batch, 5 * hidden), gx) if store else None
-    pre = gx.new_empty(batch, 4 * hidden)
-    tc = gx.new_empty(batch, hidden)
+    loop = _ForwardLoop(p, store)
     for segment in layout.segments:
         n = segment[2]
-        row, acts, c, pre_n, tc_n = work[:n], work[:n, : 4 * hidden], work[:n, 4 * hidden :], pre[:n], tc[:n]
+        # The caller's (T, B, 4H) gx, read a step's rows at a time (GATHERS_GX).
+        gxs = layout.gather_steps(segment) if p.gather else layout.steps_of(loop.gx, segment)
+        h_ins, h_outs = layout.previous_steps(loop.out, segment, p.h0), layout.steps_of(loop.out, segment)
+        recs = None if loop.rec is None else layout.steps_of(loop.rec, segment)
+        loop.w_hh.prepare(n, len(gxs))
+        (loop.aten_segment if loop.kernels is None else loop.fused_segment)(n, gxs, h_ins, h_outs, recs)
+    h_n = layout.last_steps(loop.out).clone()
+    c_n = loop.work[:, 4 * loop.hidden :].clone()
+    return (loop.out, h_n, c_n), ((loop.rec, loop.out) if store else ())
+
+
+class _ForwardLoop:
+    """The buffers of one forward call and the two ways to run a segment of its steps: the fused
+    step (fused.py) when it is built for the dtype, else ATen ops."""
+
+    def __init__(self, p, store):
+        layout = p.layout
+        self.hidden = hidden = p.gx.shape[-1] // 4
+        self.kernels = fused.steps(p.gx.dtype)
+        self.gather = p.gather
+        gx = p.gx.reshape(-1, p.gx.shape[-1]) if p.gather else p.gx
+        # A fused step reads gx's rows through pointers: rows of unit stride.
+        self.gx = gx.contiguous() if self.kernels is not None and gx.stride(-1) != 1 else gx
+        self.w_hh = StepWeight(p.w_hh)
+        self.w_hr_t = None if p.w_hr is None else p.w_hr.t().contiguous()  # (H, P)
+        self.out = layout.new_buffer((p.batch, p.h_out), gx)
+        self.work = gx.new_empty(p.batch, 5 * hidden)  # i f g o | c: a step's record
+        self.work[:, 4 * hidden :] = p.c0
+        self.rec = layout.new_buffer((p.batch, 5 * hidden), gx) if store else None
+        self.pre = gx.new_empty(p.batch, 4 * hidden)
+        self.tc = gx.new_empty(p.batch, hidden)
+
+    def aten_segment(self, n, gxs, h_ins, h_outs, recs):
+        hidden, w_hh, w_hr_t = self.hidden, self.w_hh, self.w_hr_t
+        work, pre_n, tc_n = self.work, self.pre[:n], self.tc[:n]
+        row, acts, c = work[:n], work[:n, : 4 * hidden], work[:n, 4 * hidden :]
         i, f, g, o = acts.view(n, 4, hidden).unbind(1)
         g_pre = pre_n[:, 2 * hidden : 3 * hidden]
-        gxs = layout.gather_steps(segment) if gather else layout.steps_of(gx, segment)
-        h_ins, h_outs = layout.previous_steps(out, segment, p.h0), layout.steps_of(out, segment)
-        recs = None if rec is None else layout.steps_of(rec, segment)
-        w_hh.prepare(n, len(gxs))
         for k in range(len(gxs)):
-            if gather:
-                torch.index_select(gx, 0, gxs[k], out=pre_n)
+            if self.gather:
+                torch.index_select(self.gx, 0, gxs[k], out=pre_n)
                 w_hh.addmm_(pre_n, h_ins[k])
             else:
                 w_hh.addmm(gxs[k], h_ins[k], out=pre_n)
@@ -86,8 +104,25 @@ def forward(problem, store):
                 torch.mm(tc_n, w_hr_t, out=h_outs[k])
             if recs is not None:
                 recs[k].copy_(row)
-    h_n = layout.last_steps(out).clone()
-    return (out, h_n, work[:, 4 * hidden :].clone()), ((rec, out) if store else ())
+
+    def fused_segment(self, n, gxs, h_ins, h_outs, recs):
+        hidden, w_hh, w_hr_t, step = self.hidden, self.w_hh, self.w_hr_t, self.kernels.lstm_forward
+        steps, pre_n, tc_n = len(gxs), self.pre[:n], self.tc[:n]
+        if self.gather:  # gx's rows by index
+            gx_p, gx_ld = [self.gx.data_ptr()] * steps, [self.gx.stride(0)] * steps
+            index_p = [index.data_ptr() for index in gxs]
+        else:
+            (gx_p, gx_ld), index_p = fused.rows(gxs), [None] * steps
+        rec_p, rec_ld = ([None] * steps, [0] * steps) if recs is None else fused.rows(recs)
+        # With a projection the step writes o*tanh(c) into tc, and the output is its product.
+        h_p, h_ld = fused.rows(h_outs if w_hr_t is None else (tc_n,) * steps)
+        work_p, work_ld = self.work.data_ptr(), self.work.stride(0)
+        for k in range(steps):
+            product = w_hh.mm(h_ins[k], out=pre_n)
+            step(n, hidden, product.data_ptr(), product.stride(0), gx_p[k], gx_ld[k], index_p[k],
+                 work_p, work_ld, rec_p[k], rec_ld[k], h_p[k], h_ld[k])
+            if w_hr_t is not None:
+                torch.mm(tc_n, w_hr_t, out=h_outs[k])
 
 
 def _local_factors(layout, rec, c0, with_hp, dgates=None):
@@ -120,18 +155,31 @@ def backward(problem, saved, dout, dh_n, dc_n, dgates=None):
     `dgates` (a contiguous buffer of its shape) when given."""
     p, layout = problem, problem.layout
     rec, out = saved
-    hidden = rec.shape[-1] // 5
-    w_hh, w_hr = p.w_hh, p.w_hr
-    dgates, kc, f, hp = _local_factors(layout, rec, p.c0, w_hr is not None, dgates)
-    gate_blocks = dgates.unflatten(-1, (4, hidden))
-    d_ifg, d_o = gate_blocks[..., :3, :], gate_blocks[..., 3, :]
     # dh of every step: dout, plus dh_n at each sequence's last step, plus what the step after it
     # adds; the first step adds into dh0. Gathered into run order, dout is the op's own copy
     # (function.py) and becomes dh_all in place; otherwise it may be the caller's tensor.
-    dh_all = dout if layout.needs_gather else dout.clone()
+    dh_all = dout if layout.needs_gather else dout.clone(memory_format=torch.contiguous_format)
     layout.add_at_last_steps(dh_all, dh_n)
     dh0 = dh_all.new_zeros(dh_n.shape)
-    dc = dc_n.clone()
+    dc = dc_n.clone(memory_format=torch.contiguous_format)
+    kernels = fused.steps(rec.dtype)
+    if kernels is None:
+        dgates, hp = _aten_backward_loop(p, rec, dh_all, dh0, dc, dgates)
+    else:
+        dgates, hp = _fused_backward_loop(kernels.lstm_backward, p, rec, dh_all, dh0, dc, dgates)
+    dw_hh = weight_grad(layout.pairs(dgates, out, p.h0))
+    dw_hr = None if p.w_hr is None else weight_grad([(dh_all, hp)])
+    return dgates, dh0, dc, dw_hh, dw_hr, None
+
+
+def _aten_backward_loop(p, rec, dh_all, dh0, dc, dgates):
+    """The loop as ATen ops from factors computed for all steps first. Fills dh_all, dh0 and dc in
+    place; returns (dgates, hp or None)."""
+    layout, w_hh, w_hr = p.layout, p.w_hh, p.w_hr
+    hidden = rec.shape[-1] // 5
+    dgates, kc, f, hp = _local_factors(layout, rec, p.c0, w_hr is not None, dgates)
+    gate_blocks = dgates.unflatten(-1, (4, hidden))
+    d_ifg, d_o = gate_blocks[..., :3, :], gate_blocks[..., 3, :]
     dhp = None if w_hr is None else dc.new_empty(dc.shape)
     for segment in reversed(layout.segments):
         n = segment[2]
@@ -148,9 +196,42 @@ def backward(problem, saved, dout, dh_n, dc_n, dgates=None):
             d3s[k].mul_(dc3)
             dc_n_.mul_(fs[k])
             dh_ins[k].addmm_(dgs[k], w_hh)
-    dw_hh = weight_grad(layout.pairs(dgates, out, p.h0))
-    dw_hr = None if w_hr is None else weight_grad([(dh_all, hp)])
-    return dgates, dh0, dc, dw_hh, dw_hr, None
+    return dgates, hp
+
+
+def _fused_backward_loop(step, p, rec, dh_all, dh0, dc, dgates):
+    """The loop with fused_steps.c's step, which computes a step's gate gradients from its record
+    as it goes (no factors for all steps first). Fills dh_all, dh0 and dc in place; returns
+    (dgates, hp or None)."""
+    layout, w_hh, w_hr = p.layout, p.w_hh, p.w_hr
+    hidden = rec.shape[-1] // 5
+    if dgates is None:
+        dgates = layout.new_buffer((p.batch, 4 * hidden), rec)
+    hp = None if w_hr is None else layout.new_buffer((p.batch, hidden), rec)
+    dhp = None if w_hr is None else dc.new_empty(dc.shape)
+    c0, c_history = p.c0.contiguous(), rec[..., 4 * hidden :]
+    dc_p = dc.data_ptr()
+    for segment in reversed(layout.segments):
+        n = segment[2]
+        dhs, dh_ins = layout.steps_of(dh_all, segment), layout.previous_steps(dh_all, segment, dh0)
+        dgs = layout.steps_of(dgates, segment)
+        steps = len(dgs)
+        (rec_p, rec_ld), (dg_p, dg_ld) = fused.rows(layout.steps_of(rec, segment)), fused.rows(dgs)
+        c_prev_p, c_prev_ld = fused.rows(layout.previous_steps(c_history, segment, c0))
+        if w_hr is None:
+            (dh_p, dh_ld), hp_p, hp_ld = fused.rows(dhs), [None] * steps, [0] * steps
+        else:
+            # The step's dh is the projection's input gradient, dh_out W_hr, and it writes
+            # o*tanh(c_t) for dW_hr.
+            dh_p, dh_ld = [dhp.data_ptr()] * steps, [dhp.stride(0)] * steps
+            hp_p, hp_ld = fused.rows(layout.steps_of(hp, segment))
+        for k in range(steps - 1, -1, -1):
+            if w_hr is not None:
+                torch.mm(dhs[k], w_hr, out=dhp[:n])
+            step(n, hidden, rec_p[k], rec_ld[k], c_prev_p[k], c_prev_ld[k], dh_p[k], dh_ld[k], dc_p,
+                 dg_p[k], dg_ld[k], hp_p[k], hp_ld[k])
+            dh_ins[k].addmm_(dgs[k], w_hh)
+    return dgates, hp
 
 
 def lstm_recurrence(gx, h0, c0, w_hh, w_hr=None, lengths=None, reverse=False):

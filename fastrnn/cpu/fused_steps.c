@@ -1,0 +1,205 @@
+/* The elementwise part of one LSTM or GRU step on the CPU path, one call instead of 5-8 ATen ops.
+
+Dimensions: n rows of the step, H hidden size. Every matrix argument is row-major with its own
+row stride (ld_*, in elements) and a hidden-unit block of H contiguous elements, so a step view of
+any buffer of the layout (fastrnn/cpu/layout.py) is passed as a pointer and its row stride. The
+recurrent products stay ATen's (BLAS) calls between these; fused.py loads this file and documents
+when it is used.
+
+Why: each ATen op costs a few microseconds of dispatch and a pass over memory, and a step's
+pointwise part is 5-8 of them; at B=64, H=64 they were 2/3 of the step. Here a step is one pass
+with the gate values in registers.
+
+Numerics. double: libm's exp and tanh (the float64 oracle's precision). float: the polynomials
+below, branch-free so that the compiler vectorizes the loops; exp_f is Cephes' expf (relative
+error about 2 ulp over the clamped range), tanh_f Cephes' tanhf (|x| < 0.625: an odd polynomial,
+else 1 - 2/(e^{2|x|} + 1); about 2 ulp). NaN propagates (every clamp and select keeps a NaN
+operand); +-inf give torch's limits exactly (sigmoid 0 or 1, tanh +-1).
+
+Every formula is the one fastrnn/cpu/lstm.py and gru.py document and their ATen fallback computes.
+*/
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define RESTRICT __restrict__
+
+/* ---- float activations -------------------------------------------------------------------- */
+
+static inline float bits_to_float(int32_t bits) {
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+/* e^x for x clamped to [-87, 87] (beyond it sigmoid and tanh are saturated to float precision;
+   the clamp keeps 2^n a normal float). A NaN fails both comparisons and stays NaN. */
+static inline float exp_f(float x) {
+    x = x > 87.0f ? 87.0f : x;
+    x = x < -87.0f ? -87.0f : x;
+    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    /* x - n ln 2 in two parts, the first exact in float (Cody-Waite). */
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    /* n is in [-126, 126] after the clamp (NaN: any bits; the product stays NaN). */
+    int32_t exponent = (int32_t)n + 127;
+    return p * bits_to_float(exponent << 23);
+}
+
+/* Exactly 0 below -88 (torch's is a denormal down to -103, then 0), so that sigmoid(-inf) is 0 and
+   a gate closed by -inf times an infinite state is NaN as in torch, not the clamp's 1.6e-38 * inf. */
+static inline float sigmoid_f(float x) {
+    float s = 1.0f / (1.0f + exp_f(-x));
+    return x < -88.0f ? 0.0f : s;
+}
+
+static inline float tanh_f(float x) {
+    float a = fabsf(x);
+    float z = x * x;
+    float small = -5.70498872745e-3f;
+    small = small * z + 2.06390887954e-2f;
+    small = small * z - 5.37397155531e-2f;
+    small = small * z + 1.33314422036e-1f;
+    small = small * z - 3.33332819422e-1f;
+    small = small * z * a + a;
+    float large = 1.0f - 2.0f / (exp_f(2.0f * a) + 1.0f);
+    return copysignf(a < 0.625f ? small : large, x);
+}
+
+/* ---- double activations ------------------------------------------------------------------- */
+
+static inline double sigmoid_d(double x) { return 1.0 / (1.0 + exp(-x)); }
+static inline double tanh_d(double x) { return tanh(x); }
+
+/* ---- the steps, once per type --------------------------------------------------------------- */
+
+/* LSTM forward step, gates (i, f, g, o), pre = h_{t-1} W_hh^T (the product, (n, 4H)):
+     a = pre[j] + gx[index ? index[j] : j]
+     i, f, o = sigmoid(a);  g = tanh(a);  c = f*c + i*g;  h = o*tanh(c)
+   work (n, 5H): (i f g o | c), c read and written in place; rec, when given, receives the same
+   row (the step's record); h (n, H): o*tanh(c) (the output, or the projection's input). */
+#define LSTM_FORWARD(NAME, T, SIGMOID, TANH)                                                        \
+    void NAME(int64_t n, int64_t H, const T *RESTRICT pre, int64_t ld_pre, const T *RESTRICT gx,   \
+              int64_t ld_gx, const int64_t *RESTRICT index, T *RESTRICT work, int64_t ld_work,     \
+              T *RESTRICT rec, int64_t ld_rec, T *RESTRICT h, int64_t ld_h) {                      \
+        for (int64_t j = 0; j < n; ++j) {                                                          \
+            const T *p = pre + j * ld_pre;                                                         \
+            const T *x = gx + (index ? index[j] : j) * ld_gx;                                      \
+            T *w = work + j * ld_work, *hj = h + j * ld_h;                                         \
+            for (int64_t u = 0; u < H; ++u) {                                                      \
+                T i = SIGMOID(p[u] + x[u]), f = SIGMOID(p[H + u] + x[H + u]);                      \
+                T g = TANH(p[2 * H + u] + x[2 * H + u]), o = SIGMOID(p[3 * H + u] + x[3 * H + u]);  \
+                T c = f * w[4 * H + u] + i * g;                                                    \
+                w[u] = i; w[H + u] = f; w[2 * H + u] = g; w[3 * H + u] = o; w[4 * H + u] = c;      \
+                hj[u] = o * TANH(c);                                                               \
+            }                                                                                      \
+            if (rec) memcpy(rec + j * ld_rec, w, 5 * H * sizeof(T));                               \
+        }                                                                                          \
+    }
+
+/* LSTM backward step, from the step's record (i f g o | c_t) and c_{t-1}:
+     dc += dh * o * (1 - tanh(c_t)^2)
+     dgates = (dc * g * i(1-i), dc * c_{t-1} * f(1-f), dc * i * (1-g^2), dh * tanh(c_t) * o(1-o))
+     dc = dc * f;  hp = o * tanh(c_t) when hp is given (the projection's input, for dW_hr)
+   dc (n, H) contiguous, read and written. */
+#define LSTM_BACKWARD(NAME, T, TANH)                                                                \
+    void NAME(int64_t n, int64_t H, const T *RESTRICT rec, int64_t ld_rec,                          \
+              const T *RESTRICT c_prev, int64_t ld_c_prev, const T *RESTRICT dh, int64_t ld_dh,    \
+              T *RESTRICT dc, T *RESTRICT dgates, int64_t ld_dgates, T *RESTRICT hp,               \
+              int64_t ld_hp) {                                                                     \
+        for (int64_t j = 0; j < n; ++j) {                                                          \
+            const T *r = rec + j * ld_rec, *cp = c_prev + j * ld_c_prev, *d = dh + j * ld_dh;      \
+            T *dcj = dc + j * H, *dg = dgates + j * ld_dgates;                                     \
+            for (int64_t u = 0; u < H; ++u) {                                                      \
+                T i = r[u], f = r[H + u], g = r[2 * H + u], o = r[3 * H + u];                      \
+                T tc = TANH(r[4 * H + u]);                                                         \
+                T dcu = dcj[u] + d[u] * (o * (1 - tc * tc));                                       \
+                dg[u] = dcu * (g * (i - i * i));                                                   \
+                dg[H + u] = dcu * (cp[u] * (f - f * f));                                           \
+                dg[2 * H + u] = dcu * (i * (1 - g * g));                                           \
+                dg[3 * H + u] = d[u] * (tc * (o - o * o));                                         \
+                dcj[u] = dcu * f;                                                                  \
+            }                                                                                      \
+            if (hp) {                                                                              \
+                T *hpj = hp + j * ld_hp;                                                           \
+                for (int64_t u = 0; u < H; ++u) hpj[u] = r[3 * H + u] * TANH(r[4 * H + u]);        \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+/* GRU forward step, gates (r, z, n), gh = b_hh + h_{t-1} W_hh^T (the product, (n, 3H)):
+     r, z = sigmoid(gx_rz + gh_rz);  m = tanh(gx_n + r*gh_n);  h = m + z*(h_{t-1} - m)
+   (ATen's form of the update, which keeps -inf states -inf). gx's row j is gx[index[j]] when index
+   is given. work (n, 4H): (r z gh_n m); rec, when given, receives the same row. */
+#define GRU_FORWARD(NAME, T, SIGMOID, TANH)                                                         \
+    void NAME(int64_t n, int64_t H, const T *RESTRICT gh, int64_t ld_gh, const T *RESTRICT gx,     \
+              int64_t ld_gx, const int64_t *RESTRICT index, const T *RESTRICT h_prev,              \
+              int64_t ld_h_prev, T *RESTRICT work, int64_t ld_work, T *RESTRICT rec,               \
+              int64_t ld_rec, T *RESTRICT h, int64_t ld_h) {                                       \
+        for (int64_t j = 0; j < n; ++j) {                                                          \
+            const T *p = gh + j * ld_gh, *x = gx + (index ? index[j] : j) * ld_gx;                 \
+            const T *hp = h_prev + j * ld_h_prev;                                                  \
+            T *w = work + j * ld_work, *hj = h + j * ld_h;                                         \
+            for (int64_t u = 0; u < H; ++u) {                                                      \
+                T r = SIGMOID(x[u] + p[u]), z = SIGMOID(x[H + u] + p[H + u]);                      \
+                T ghn = p[2 * H + u];                                                              \
+                T m = TANH(x[2 * H + u] + r * ghn);                                                \
+                w[u] = r; w[H + u] = z; w[2 * H + u] = ghn; w[3 * H + u] = m;                      \
+                hj[u] = m + z * (hp[u] - m);                                                       \
+            }                                                                                      \
+            if (rec) memcpy(rec + j * ld_rec, w, 4 * H * sizeof(T));                               \
+        }                                                                                          \
+    }
+
+/* GRU backward step, from the step's record (r z gh_n m) and h_{t-1}:
+     k = (1-z)(1-m^2);  dgates = (dh k gh_n r(1-r), dh (h_{t-1}-m) z(1-z), dh k);  dhn = dh k r
+     carry = dprev + dh*z   (dh_{t-1} is carry + (dr, dz) W_hh[:2H] + dhn W_hh[2H:], two products)
+   dgates (n, >= 3H) gets (r, z, n); dhn (n, H) its own pointer (a fourth block of the same buffer,
+   or a buffer apart); dprev is dout of the step before (zeros at the first step). */
+#define GRU_BACKWARD(NAME, T)                                                                       \
+    void NAME(int64_t n, int64_t H, const T *RESTRICT rec, int64_t ld_rec,                          \
+              const T *RESTRICT h_prev, int64_t ld_h_prev, const T *RESTRICT dh, int64_t ld_dh,    \
+              const T *RESTRICT dprev, int64_t ld_dprev, T *RESTRICT dgates, int64_t ld_dgates,    \
+              T *RESTRICT dhn, int64_t ld_dhn, T *RESTRICT carry, int64_t ld_carry) {              \
+        for (int64_t j = 0; j < n; ++j) {                                                          \
+            const T *w = rec + j * ld_rec, *hp = h_prev + j * ld_h_prev, *d = dh + j * ld_dh;      \
+            const T *dp = dprev + j * ld_dprev;                                                    \
+            T *dg = dgates + j * ld_dgates, *dn = dhn + j * ld_dhn, *cj = carry + j * ld_carry;    \
+            for (int64_t u = 0; u < H; ++u) {                                                      \
+                T r = w[u], z = w[H + u], ghn = w[2 * H + u], m = w[3 * H + u], du = d[u];         \
+                T k = (1 - z) * (1 - m * m);                                                       \
+                T dm = du * k;                                                                     \
+                dg[u] = dm * (ghn * (r - r * r));                                                  \
+                dg[H + u] = du * ((hp[u] - m) * (z - z * z));                                      \
+                dg[2 * H + u] = dm;                                                                \
+                dn[u] = dm * r;                                                                    \
+                cj[u] = dp[u] + du * z;                                                            \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+LSTM_FORWARD(fastrnn_lstm_forward_f32, float, sigmoid_f, tanh_f)
+LSTM_FORWARD(fastrnn_lstm_forward_f64, double, sigmoid_d, tanh_d)
+LSTM_BACKWARD(fastrnn_lstm_backward_f32, float, tanh_f)
+LSTM_BACKWARD(fastrnn_lstm_backward_f64, double, tanh_d)
+GRU_FORWARD(fastrnn_gru_forward_f32, float, sigmoid_f, tanh_f)
+GRU_FORWARD(fastrnn_gru_forward_f64, double, sigmoid_d, tanh_d)
+GRU_BACKWARD(fastrnn_gru_backward_f32, float)
+GRU_BACKWARD(fastrnn_gru_backward_f64, double)
+
+/* The float activations alone, for the tests that hold them against torch's. */
+void fastrnn_sigmoid_f32(int64_t n, const float *RESTRICT x, float *RESTRICT y) {
+    for (int64_t k = 0; k < n; ++k) y[k] = sigmoid_f(x[k]);
+}
+
+void fastrnn_tanh_f32(int64_t n, const float *RESTRICT x, float *RESTRICT y) {
+    for (int64_t k = 0; k < n; ++k) y[k] = tanh_f(x[k]);
+}
