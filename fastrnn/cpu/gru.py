@@ -22,6 +22,12 @@ W_hh[2H:] (a zero-padded (4H, H) weight would make it one, but costs a quarter m
 and a weight-sized buffer). dW_hh = sum dgh^T h_{t-1} and db_hh = sum dgh after the loop. Where dgx
 is laid out in place (function.py), hn's factors are a buffer of their own and a step scales the
 two.
+
+Fused steps. Where fused.py has built fused_steps.c for the dtype, a forward step is the addmm
+gh = b_hh + h_{t-1} W_hh^T and one call for the rest (reading gx_t's rows by index with variable
+lengths: no gather op); a backward step is one call that computes the step's gate gradients from
+its record row and h_{t-1} and the carry dout_{t-1} + dh*z, then the two products. The formulas
+are the ones above; the ATen ops remain where no compiler is.
 """
 
 import sys
@@ -31,6 +37,7 @@ import torch
 from fastrnn.cpu import fused
 from fastrnn.cpu.function import run
 from fastrnn.cpu.grads import weight_grad
+from fastrnn.cpu.loop import ForwardLoop
 
 CELL = "gru"
 # With variable lengths the forward index_selects each step's rows of the caller's gx into a
@@ -41,41 +48,21 @@ GATHERS_GX = True
 def forward(problem, store):
     """The forward loop. Returns ((output, h_n, None), saved) in run order; the output and the
     record are per-step buffers of the layout ((T, B, X), or packed (N, X))."""
-    p, layout = problem, problem.layout
-    loop = _ForwardLoop(p, store)
-    for segment in layout.segments:
-        # The caller's (T, B, 3H) gx, read a step's rows at a time (GATHERS_GX).
-        gxs = layout.gather_steps(segment) if p.gather else layout.steps_of(loop.gx, segment)
-        h_ins, h_outs = layout.previous_steps(loop.out, segment, loop.h0), layout.steps_of(loop.out, segment)
-        recs = None if loop.rec is None else layout.steps_of(loop.rec, segment)
-        run_segment = loop.aten_segment if loop.kernels is None else loop.fused_segment
-        run_segment(segment[2], gxs, h_ins, h_outs, recs)
-    return (loop.out, layout.last_steps(loop.out).clone(), None), ((loop.rec, loop.out) if store else ())
+    loop = _ForwardLoop(problem, store)
+    out = loop.run()
+    return (out, problem.layout.last_steps(out).clone(), None), ((loop.rec, out) if store else ())
 
 
-class _ForwardLoop:
-    """The buffers of one forward call and the two ways to run a segment of its steps: the fused
-    step (fused.py) when it is built for the dtype, else ATen ops."""
+class _ForwardLoop(ForwardLoop):
+    GATES, RECORD = 3, 4  # r z gh_n n
 
     def __init__(self, p, store):
-        layout = p.layout
-        self.hidden = hidden = p.gx.shape[-1] // 3
-        self.kernels = fused.steps(p.gx.dtype)
-        self.gather = p.gather
+        super().__init__(p, store)
+        hidden = self.hidden
         self.w_t = p.w_hh.t().contiguous()  # (H, 3H)
-        gx = p.gx.reshape(-1, p.gx.shape[-1]) if p.gather else p.gx
-        self.b_hh = gx.new_zeros(3 * hidden) if p.b_hh is None else p.b_hh
-        self.h0 = p.h0
-        if self.kernels is not None:
-            # A fused step reads gx and h_{t-1} through pointers: rows of unit stride.
-            gx = gx.contiguous() if gx.stride(-1) != 1 else gx
-            self.h0 = p.h0.contiguous()
-        self.gx = gx
-        self.out = layout.new_buffer((p.batch, hidden), gx)
-        self.work = gx.new_empty(p.batch, 4 * hidden)  # r z gh_n n: a step's record
-        self.rec = layout.new_buffer((p.batch, 4 * hidden), gx) if store else None
-        # Step buffers: gx's gathered rows (ATen ops), or the product gh (fused).
-        self.step_rows = gx.new_empty(p.batch, 3 * hidden)
+        self.b_hh = self.gx.new_zeros(3 * hidden) if p.b_hh is None else p.b_hh
+        # A step's gx rows gathered (ATen ops), or the product gh (fused).
+        self.step_rows = self.gx.new_empty(p.batch, 3 * hidden)
 
     def aten_segment(self, n, gxs, h_ins, h_outs, recs):
         hidden, w_t, b_hh = self.hidden, self.w_t, self.b_hh
@@ -105,12 +92,7 @@ class _ForwardLoop:
     def fused_segment(self, n, gxs, h_ins, h_outs, recs):
         hidden, w_t, b_hh, step = self.hidden, self.w_t, self.b_hh, self.kernels.gru_forward
         steps, gh = len(gxs), self.step_rows[:n]
-        if self.gather:  # gx's rows by index
-            gx_p, gx_ld = [self.gx.data_ptr()] * steps, [self.gx.stride(0)] * steps
-            index_p = [index.data_ptr() for index in gxs]
-        else:
-            (gx_p, gx_ld), index_p = fused.rows(gxs), [None] * steps
-        rec_p, rec_ld = ([None] * steps, [0] * steps) if recs is None else fused.rows(recs)
+        (gx_p, gx_ld, index_p), (rec_p, rec_ld) = self.gx_rows(gxs), self.record_rows(recs, steps)
         (h_in_p, h_in_ld), (h_p, h_ld) = fused.rows(h_ins), fused.rows(h_outs)
         gh_p, gh_ld, work_p, work_ld = gh.data_ptr(), gh.stride(0), self.work.data_ptr(), self.work.stride(0)
         for k in range(steps):

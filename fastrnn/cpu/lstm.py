@@ -23,6 +23,13 @@ buffer, and the loop only scales them:
     dc_{t-1} = dc * f;  dh_{t-1} = dout_{t-1} + dgates W_hh
 With a projection dh of every step is kept (dW_hr = sum dh^T (o*tanh(c_t))); dW_hh = sum dgates^T
 h_{t-1} is a product after the loop.
+
+Fused steps. Where fused.py has built fused_steps.c for the dtype, a forward step is the product
+h_{t-1} W_hh^T (into `pre`, or MKL's packed product) and one call that adds gx_t, computes the
+activations and the cell update and writes the work row, the record row and h_t; a backward step
+is one call that computes the step's gate gradients from its record row and c_{t-1} (no factors
+for all steps first) and updates dc, then the addmm into dh_{t-1}. The formulas are the ones
+above; the ATen ops remain where no compiler is.
 """
 
 import sys
@@ -32,6 +39,7 @@ import torch
 from fastrnn.cpu import fused
 from fastrnn.cpu.function import run
 from fastrnn.cpu.grads import weight_grad
+from fastrnn.cpu.loop import ForwardLoop
 from fastrnn.cpu.products import StepWeight
 
 CELL = "lstm"
@@ -44,41 +52,27 @@ GATHERS_GX = True
 def forward(problem, store):
     """The forward loop. Returns ((output, h_n, c_n), saved) in run order; the output and the
     record are per-step buffers of the layout ((T, B, X), or packed (N, X))."""
-    p, layout = problem, problem.layout
-    loop = _ForwardLoop(p, store)
-    for segment in layout.segments:
-        n = segment[2]
-        # The caller's (T, B, 4H) gx, read a step's rows at a time (GATHERS_GX).
-        gxs = layout.gather_steps(segment) if p.gather else layout.steps_of(loop.gx, segment)
-        h_ins, h_outs = layout.previous_steps(loop.out, segment, p.h0), layout.steps_of(loop.out, segment)
-        recs = None if loop.rec is None else layout.steps_of(loop.rec, segment)
-        loop.w_hh.prepare(n, len(gxs))
-        (loop.aten_segment if loop.kernels is None else loop.fused_segment)(n, gxs, h_ins, h_outs, recs)
-    h_n = layout.last_steps(loop.out).clone()
+    loop = _ForwardLoop(problem, store)
+    out = loop.run()
+    h_n = problem.layout.last_steps(out).clone()
     c_n = loop.work[:, 4 * loop.hidden :].clone()
-    return (loop.out, h_n, c_n), ((loop.rec, loop.out) if store else ())
+    return (out, h_n, c_n), ((loop.rec, out) if store else ())
 
 
-class _ForwardLoop:
-    """The buffers of one forward call and the two ways to run a segment of its steps: the fused
-    step (fused.py) when it is built for the dtype, else ATen ops."""
+class _ForwardLoop(ForwardLoop):
+    GATES, RECORD = 4, 5  # i f g o | c
 
     def __init__(self, p, store):
-        layout = p.layout
-        self.hidden = hidden = p.gx.shape[-1] // 4
-        self.kernels = fused.steps(p.gx.dtype)
-        self.gather = p.gather
-        gx = p.gx.reshape(-1, p.gx.shape[-1]) if p.gather else p.gx
-        # A fused step reads gx's rows through pointers: rows of unit stride.
-        self.gx = gx.contiguous() if self.kernels is not None and gx.stride(-1) != 1 else gx
+        super().__init__(p, store)
+        hidden = self.hidden
         self.w_hh = StepWeight(p.w_hh)
         self.w_hr_t = None if p.w_hr is None else p.w_hr.t().contiguous()  # (H, P)
-        self.out = layout.new_buffer((p.batch, p.h_out), gx)
-        self.work = gx.new_empty(p.batch, 5 * hidden)  # i f g o | c: a step's record
         self.work[:, 4 * hidden :] = p.c0
-        self.rec = layout.new_buffer((p.batch, 5 * hidden), gx) if store else None
-        self.pre = gx.new_empty(p.batch, 4 * hidden)
-        self.tc = gx.new_empty(p.batch, hidden)
+        self.pre = self.gx.new_empty(p.batch, 4 * hidden)
+        self.tc = self.gx.new_empty(p.batch, hidden)
+
+    def start_segment(self, rows, steps):
+        self.w_hh.prepare(rows, steps)
 
     def aten_segment(self, n, gxs, h_ins, h_outs, recs):
         hidden, w_hh, w_hr_t = self.hidden, self.w_hh, self.w_hr_t
@@ -108,12 +102,7 @@ class _ForwardLoop:
     def fused_segment(self, n, gxs, h_ins, h_outs, recs):
         hidden, w_hh, w_hr_t, step = self.hidden, self.w_hh, self.w_hr_t, self.kernels.lstm_forward
         steps, pre_n, tc_n = len(gxs), self.pre[:n], self.tc[:n]
-        if self.gather:  # gx's rows by index
-            gx_p, gx_ld = [self.gx.data_ptr()] * steps, [self.gx.stride(0)] * steps
-            index_p = [index.data_ptr() for index in gxs]
-        else:
-            (gx_p, gx_ld), index_p = fused.rows(gxs), [None] * steps
-        rec_p, rec_ld = ([None] * steps, [0] * steps) if recs is None else fused.rows(recs)
+        (gx_p, gx_ld, index_p), (rec_p, rec_ld) = self.gx_rows(gxs), self.record_rows(recs, steps)
         # With a projection the step writes o*tanh(c) into tc, and the output is its product.
         h_p, h_ld = fused.rows(h_outs if w_hr_t is None else (tc_n,) * steps)
         work_p, work_ld = self.work.data_ptr(), self.work.stride(0)

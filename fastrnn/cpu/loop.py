@@ -1,0 +1,73 @@
+"""The forward time loop the LSTM and GRU share on the CPU path: segment by segment (layout.py),
+each run by the cell's fused step (fused.py) where it is built for the dtype, else by ATen ops.
+
+Dimensions: T time, B batch, H hidden size, H_out the output width, G gates, R the width of a
+step's record in units of H (LSTM 5: i f g o | c; GRU 4: r z gh_n n).
+"""
+
+from fastrnn.cpu import fused
+
+
+class ForwardLoop:
+    """One forward call's buffers and its loop.
+
+    A cell subclasses it with GATES and RECORD, makes its own buffers in __init__, and defines
+    aten_segment and fused_segment(n, gxs, h_ins, h_outs, recs): the steps of a segment on rows
+    [:n], given per-step views of gx (or gather indices into it), of the state each step reads and
+    writes, and of the record (None without a gradient).
+
+    Attributes:
+        gx: the call's gx, (T, B, G*H) or packed (N, G*H); with `gather` the caller's rows
+            (T*B, G*H) read by index. h0: (B, H_out). out: the output buffer, (T, B, H_out) or
+            packed (N, H_out). work: (B, R*H), a step's record. rec: the record of every step, a
+            buffer like out of width R*H, or None.
+    """
+
+    GATES = RECORD = 0
+
+    def __init__(self, problem, store):
+        p, layout = problem, problem.layout
+        self.problem = p
+        self.hidden = p.gx.shape[-1] // self.GATES
+        self.kernels = fused.steps(p.gx.dtype)
+        self.gather = p.gather
+        gx = p.gx.reshape(-1, p.gx.shape[-1]) if p.gather else p.gx
+        self.gx, self.h0 = gx, p.h0
+        if self.kernels is not None:
+            # A fused step reads rows through pointers: unit stride within a row.
+            self.gx = gx.contiguous() if gx.stride(-1) != 1 else gx
+            self.h0 = p.h0.contiguous()
+        self.out = layout.new_buffer((p.batch, p.h_out), gx)
+        self.work = gx.new_empty(p.batch, self.RECORD * self.hidden)
+        self.rec = layout.new_buffer((p.batch, self.RECORD * self.hidden), gx) if store else None
+
+    def run(self):
+        """Every step, in processing order; returns the output buffer."""
+        layout = self.problem.layout
+        for segment in layout.segments:
+            n = segment[2]
+            gxs = layout.gather_steps(segment) if self.gather else layout.steps_of(self.gx, segment)
+            h_ins = layout.previous_steps(self.out, segment, self.h0)
+            h_outs = layout.steps_of(self.out, segment)
+            recs = None if self.rec is None else layout.steps_of(self.rec, segment)
+            self.start_segment(n, len(gxs))
+            run_segment = self.aten_segment if self.kernels is None else self.fused_segment
+            run_segment(n, gxs, h_ins, h_outs, recs)
+        return self.out
+
+    def start_segment(self, rows, steps):
+        """Called before each segment's steps (the LSTM prepares its packed weight)."""
+
+    def gx_rows(self, gxs):
+        """(pointers, row strides, gather index pointers) of gx for a fused step: the step views'
+        rows, or the rows the gather indices pick (per-step (n,) index views)."""
+        if self.gather:
+            steps = len(gxs)
+            return ([self.gx.data_ptr()] * steps, [self.gx.stride(0)] * steps,
+                    [index.data_ptr() for index in gxs])
+        return (*fused.rows(gxs), [None] * len(gxs))
+
+    @staticmethod
+    def record_rows(recs, steps):
+        """(pointers, row strides) of the record's step views, or null pointers without one."""
+        return ([None] * steps, [0] * steps) if recs is None else fused.rows(recs)
