@@ -193,3 +193,12 @@ def test_no_compiler_leaves_the_aten_steps(fresh_load, monkeypatch):
     monkeypatch.setenv("CC", "no-such-compiler-fastrnn")
     assert fused.steps(torch.float64) is None
     assert fused.status().startswith("no C compiler found")
+
+
+@needs_compiler
+def test_cc_may_carry_words_of_its_own(fresh_load, monkeypatch):
+    """$CC as in make: a compiler with options (or a wrapper such as ccache) before the flags."""
+    compiler = fused._compiler()[0]
+    monkeypatch.setenv("CC", f"{compiler} -DFASTRNN_CC_WORD")
+    assert fused.steps(torch.float32) is not None
+    assert fused.status().startswith(f"compiled by {compiler} -DFASTRNN_CC_WORD into ")

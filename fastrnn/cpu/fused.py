@@ -3,9 +3,9 @@ loaded with ctypes.
 
 Dimensions: n rows of a step, H hidden size, X a buffer's row width.
 
-A step's pointwise part (LSTM: two sigmoids, three tanh, the cell update; GRU likewise) is 5-8 ATen
+A step's pointwise part (LSTM: three sigmoids, two tanh, the cell update; GRU likewise) is 5-8 ATen
 ops, each a few microseconds of dispatch plus a pass over memory; at B=64, H=64 that was 2/3 of an
-LSTM step. fused_steps.c does it in one pass, one ctypes call per step (about 1 us), and the
+LSTM step. fused_steps.c does it in one pass, one ctypes call per step (about 2 us), and the
 recurrent product stays ATen's BLAS call. The source is compiled once per machine into a cache
 (FASTRNN_CACHE_DIR, else $XDG_CACHE_HOME/fastrnn, else ~/.cache/fastrnn), keyed by the source, the
 compiler, its flags and the CPU, so a copy of the cache on another CPU is never loaded.
@@ -20,6 +20,7 @@ import functools
 import hashlib
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -64,10 +65,14 @@ def _cache_dir():
 
 
 def _compiler():
-    """The C compiler: $CC, else the first of cc, gcc, clang on the PATH; None without one."""
+    """The C compiler's command words: $CC (which may carry words of its own, 'ccache gcc'), else
+    the first of cc, gcc, clang on the PATH; None without one."""
     if os.environ.get("CC"):
-        return shutil.which(os.environ["CC"])
-    return next((path for path in map(shutil.which, ("cc", "gcc", "clang")) if path), None)
+        words = shlex.split(os.environ["CC"])
+        path = shutil.which(words[0]) if words else None
+        return None if path is None else [path, *words[1:]]
+    path = next((path for path in map(shutil.which, ("cc", "gcc", "clang")) if path), None)
+    return None if path is None else [path]
 
 
 def _cpu_identity():
@@ -86,7 +91,7 @@ def _build(compiler, cache):
     errors = []
     for arch in ARCH_FLAGS:
         flags = (*FLAGS, *arch)
-        key = hashlib.sha256(b"\0".join([source, compiler.encode(), " ".join(flags).encode(),
+        key = hashlib.sha256(b"\0".join([source, " ".join(compiler).encode(), " ".join(flags).encode(),
                                          _cpu_identity().encode()])).hexdigest()[:16]
         target = cache / f"fused_steps-{key}.so"
         if target.exists():
@@ -97,7 +102,7 @@ def _build(compiler, cache):
         fd, tmp = tempfile.mkstemp(dir=cache, suffix=".so.tmp")
         os.close(fd)
         try:
-            done = subprocess.run([compiler, *flags, str(SOURCE), "-o", tmp, "-lm"],
+            done = subprocess.run([*compiler, *flags, str(SOURCE), "-o", tmp, "-lm"],
                                   capture_output=True, text=True, timeout=300)
             if done.returncode == 0:
                 os.replace(tmp, target)
@@ -141,7 +146,7 @@ def _load():
     if path is None:
         return None, f"{error}; the CPU path's steps run as ATen ops"
     try:
-        return _bind(path), f"compiled by {compiler} into {path}"
+        return _bind(path), f"compiled by {' '.join(compiler)} into {path}"
     except OSError as exc:
         return None, f"loading {path} failed: {exc}; the CPU path's steps run as ATen ops"
 
