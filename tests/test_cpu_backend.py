@@ -7,11 +7,13 @@ import weakref
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import fastrnn
 from fastrnn import cpu, reference
-from fastrnn.cpu import products
+from fastrnn.cpu import fused, products
 from fastrnn.cpu.layout import Layout
+from fastrnn.ops import autograd
 from fastrnn.testing import assert_close, recurrence_inputs
 
 CELLS = [("lstm", 0, "tanh"), ("lstm", 3, "tanh"), ("gru", 0, "tanh"), ("rnn", 0, "tanh"),
@@ -97,6 +99,47 @@ def test_inference_saves_nothing_and_training_runs_one_node_per_layer():
     assert type(output.grad_fn).__name__ == "GRURecurrenceBackward"  # one fastrnn::gru op call
     gru.requires_grad_(False)
     assert gru(x)[0].grad_fn is None
+
+
+class _SeenOps(TorchDispatchMode):
+    """Records the ops dispatched under it."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.seen.add(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_eager_inference_runs_the_kernels_without_the_op_unless_watched(monkeypatch, cell):
+    """No gradient, eager, plain CPU tensors: the op's kernels run directly (ops.recurrence skips
+    the op's dispatch). A dispatch mode still sees the op, with the same results, and a call
+    that needs a gradient builds the op's node."""
+    applied = []
+    function = autograd.FUNCTIONS[cell]
+
+    class Counted:
+        @staticmethod
+        def apply(*args):
+            applied.append(cell)
+            return function.apply(*args)
+
+    monkeypatch.setitem(autograd.FUNCTIONS, cell, Counted)
+    inputs = recurrence_inputs(cell, 6, 3, 4)
+    with torch.no_grad():
+        direct = _call(cpu, cell, "tanh", inputs, None, False)
+        assert applied == []
+        with _SeenOps() as mode:
+            watched = _call(cpu, cell, "tanh", inputs, None, False)
+    assert f"fastrnn.{cell}.default" in mode.seen and applied == [cell]
+    for a, b in zip(direct, watched):
+        assert torch.equal(a, b)
+    leaves = {k: None if v is None else v.detach().requires_grad_() for k, v in inputs.items()}
+    assert _call(cpu, cell, "tanh", leaves, None, False)[0].grad_fn is not None
+    assert applied == [cell, cell]
 
 
 def test_backward_twice_and_partial_gradients():
@@ -226,6 +269,8 @@ def test_packed_weight_product_matches_the_reference(monkeypatch, proj, steps, b
     through it."""
     for name in ("MIN_ROWS", "MIN_STEPS", "MIN_WEIGHT_ELEMENTS"):
         monkeypatch.setattr(products, name, 1)
+    # Small batches otherwise run the fused whole loop, whose product is its own (fused.py).
+    monkeypatch.setattr(fused, "LOOP_MAX_ROWS", 0)
     calls = []
     reorder, linear = products._MKL
 

@@ -88,8 +88,8 @@ def test_float_activations_match_torch_to_two_ulp(name):
     assert y[-12:-10].tolist() == list(limits)
 
 
-def _check(cell, proj, steps, batch, lengths, reverse, dtype):
-    inputs = recurrence_inputs(cell, steps, batch, 4, proj=proj)
+def _check(cell, proj, steps, batch, lengths, reverse, dtype, hidden=4):
+    inputs = recurrence_inputs(cell, steps, batch, hidden, proj=proj)
     cast = {k: None if v is None else v.detach().to(dtype) for k, v in inputs.items()}
     lengths = None if lengths is None else torch.tensor(lengths)
     expected = _results(reference, cell, "tanh", inputs, lengths, reverse)
@@ -100,18 +100,35 @@ def _check(cell, proj, steps, batch, lengths, reverse, dtype):
         assert_close(actual[name], value, name)
 
 
+def _set_whole_loop(monkeypatch, on):
+    """Every LSTM segment (without projection) through the whole loop, or none."""
+    monkeypatch.setattr(fused, "LOOP_MAX_ROWS", 10**6 if on else 0)
+    monkeypatch.setattr(fused, "LOOP_MAX_WEIGHT", 10**9 if on else 0)
+
+
+def _expected_functions(cell, proj, whole_loop):
+    """The fused functions a call runs: the LSTM without projection runs whole loops up to
+    fused.LOOP_MAX_ROWS rows (its product in C), everything else a step call per step."""
+    if cell == "lstm" and not proj and whole_loop:
+        return {"lstm_forward_loop", "lstm_backward_loop"}
+    return {f"{cell}_forward", f"{cell}_backward"}
+
+
 @needs_compiler
+@pytest.mark.parametrize("whole_loop", [False, True], ids=["steps", "loop"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
 @pytest.mark.parametrize(("steps", "batch", "lengths"), LENGTHS, ids=LENGTH_IDS)
 @pytest.mark.parametrize(("cell", "proj"), CELLS, ids=CELL_IDS)
 def test_fused_steps_match_the_reference(monkeypatch, cell, proj, steps, batch, lengths, reverse,
-                                         dtype):
+                                         dtype, whole_loop):
+    _set_whole_loop(monkeypatch, whole_loop)
     calls = _counting(monkeypatch)
     _check(cell, proj, steps, batch, lengths, reverse, dtype)
     if steps > 1:  # a single step runs the reference's ops (function.run)
-        assert calls.keys() == {f"{cell}_forward", f"{cell}_backward"}
-        assert calls[f"{cell}_forward"] == calls[f"{cell}_backward"]
+        forward, backward = sorted(_expected_functions(cell, proj, whole_loop), reverse=True)
+        assert calls.keys() == {forward, backward}
+        assert calls[forward] == calls[backward]
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
@@ -127,10 +144,35 @@ def test_the_aten_fallback_matches_the_reference(monkeypatch, cell, proj, steps,
 
 
 @needs_compiler
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize(("steps", "batch", "lengths"), [(4, 6, None), (5, 7, [5, 2, 5, 4, 1, 3, 5])],
+                         ids=["none", "lengths"])
+def test_whole_loop_products_at_block_sizes(monkeypatch, steps, batch, lengths, dtype):
+    """The whole loop's own GEMM in its register blocks (4 rows by 64 columns) and their
+    remainders: H=70 gives the forward product 280 = 4*64 + 24 columns and the backward's 70 =
+    64 + 6; 6 and 7 rows are a block of 4 and 2-3 rows left (fewer as sequences end)."""
+    _set_whole_loop(monkeypatch, True)
+    calls = _counting(monkeypatch)
+    for reverse in (False, True):
+        _check("lstm", 0, steps, batch, lengths, reverse, dtype, hidden=70)
+    assert calls.keys() == {"lstm_forward_loop", "lstm_backward_loop"}
+
+
+def test_the_whole_loop_rule():
+    """Small batches with a small weight only: larger products run MKL's, per step."""
+    small, large = torch.empty(4 * 64, 64), torch.empty(4 * 256, 256)
+    assert fused.whole_loop(8, small) and fused.whole_loop(fused.LOOP_MAX_ROWS, small)
+    assert not fused.whole_loop(fused.LOOP_MAX_ROWS + 1, small)
+    assert not fused.whole_loop(8, large)
+
+
+@needs_compiler
+@pytest.mark.parametrize("whole_loop", [False, True], ids=["steps", "loop"])
 @pytest.mark.parametrize(("cell", "proj"), CELLS, ids=CELL_IDS)
-def test_strided_and_expanded_tensors(monkeypatch, cell, proj):
+def test_strided_and_expanded_tensors(monkeypatch, cell, proj, whole_loop):
     """gx, h0 and c0 with non-unit strides in their rows, and an expanded upstream gradient (the
     gradient of .sum()): the fused steps read every tensor through row pointers."""
+    _set_whole_loop(monkeypatch, whole_loop)
     calls = _counting(monkeypatch)
     inputs = recurrence_inputs(cell, 5, 3, 4, proj=proj)
 
@@ -148,7 +190,9 @@ def test_strided_and_expanded_tensors(monkeypatch, cell, proj):
         results.append([*outputs, *(v.grad for v in leaves.values() if v is not None)])
     for index, (actual, expected) in enumerate(zip(*reversed(results))):
         assert_close(actual, expected, f"tensor {index}")
-    assert calls[f"{cell}_forward"] == 5 and calls[f"{cell}_backward"] == 5
+    per_call = 1 if len(_expected_functions(cell, proj, whole_loop) & {"lstm_forward_loop"}) else 5
+    assert sorted(calls.values()) == [per_call, per_call]
+    assert calls.keys() == _expected_functions(cell, proj, whole_loop)
 
 
 def test_rows_refuse_a_row_of_non_unit_stride():

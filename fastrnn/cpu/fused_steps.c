@@ -186,6 +186,90 @@ static inline double tanh_d(double x) { return tanh(x); }
         }                                                                                          \
     }
 
+/* ---- small products and whole loops ---------------------------------------------------------- */
+
+/* c (n, N) = a (n, K; row stride lda) b (K, N, contiguous), or c += a b when `accumulate`; c's
+   row stride ldc. Register blocks of 4 rows by 64 columns (16 accumulators of 16 floats with
+   AVX-512), the rest row by row. For the small batches where a library call's fixed cost is most
+   of the product (fused.py); it computes every sum in the order k = 0..K-1. */
+#define GEMM(NAME, T)                                                                               \
+    static void NAME(int64_t n, int64_t K, int64_t N, const T *RESTRICT a, int64_t lda,            \
+                     const T *RESTRICT b, T *RESTRICT c, int64_t ldc, int accumulate) {            \
+        enum { ROWS = 4, COLS = 64 };                                                              \
+        int64_t j0 = 0;                                                                            \
+        for (; j0 + ROWS <= n; j0 += ROWS) {                                                       \
+            int64_t u0 = 0;                                                                        \
+            for (; u0 + COLS <= N; u0 += COLS) {                                                   \
+                T acc[ROWS][COLS];                                                                 \
+                for (int r = 0; r < ROWS; ++r)                                                     \
+                    for (int u = 0; u < COLS; ++u)                                                 \
+                        acc[r][u] = accumulate ? c[(j0 + r) * ldc + u0 + u] : 0;                   \
+                for (int64_t k = 0; k < K; ++k) {                                                  \
+                    const T *bk = b + k * N + u0;                                                  \
+                    for (int r = 0; r < ROWS; ++r) {                                               \
+                        T ar = a[(j0 + r) * lda + k];                                              \
+                        for (int u = 0; u < COLS; ++u) acc[r][u] += ar * bk[u];                    \
+                    }                                                                              \
+                }                                                                                  \
+                for (int r = 0; r < ROWS; ++r)                                                     \
+                    memcpy(c + (j0 + r) * ldc + u0, acc[r], sizeof acc[r]);                        \
+            }                                                                                      \
+            for (int r = 0; r < ROWS; ++r) {                                                       \
+                T *cj = c + (j0 + r) * ldc;                                                        \
+                const T *aj = a + (j0 + r) * lda;                                                  \
+                for (int64_t u = u0; u < N; ++u) {                                                 \
+                    T sum = accumulate ? cj[u] : 0;                                                \
+                    for (int64_t k = 0; k < K; ++k) sum += aj[k] * b[k * N + u];                   \
+                    cj[u] = sum;                                                                   \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        for (; j0 < n; ++j0) {                                                                     \
+            T *cj = c + j0 * ldc;                                                                  \
+            const T *aj = a + j0 * lda;                                                            \
+            if (!accumulate)                                                                       \
+                for (int64_t u = 0; u < N; ++u) cj[u] = 0;                                         \
+            for (int64_t k = 0; k < K; ++k) {                                                      \
+                const T *bk = b + k * N;                                                           \
+                T ak = aj[k];                                                                      \
+                for (int64_t u = 0; u < N; ++u) cj[u] += ak * bk[u];                               \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+#define AT(T, address) ((T *)(intptr_t)(address))
+
+/* The LSTM forward of one segment's `steps` steps on n rows, without a projection: per step
+   pre = h_{t-1} W_hh^T (wt = W_hh^T, (K, 4H)), then the step above. Step s's views come as
+   arrays of addresses and row strides (a zero address: no record, no gather index). */
+#define LSTM_FORWARD_LOOP(NAME, STEP, GEMM_T, T)                                                    \
+    void NAME(int64_t steps, int64_t n, int64_t H, int64_t K, const T *RESTRICT wt,                \
+              const int64_t *gx, const int64_t *ld_gx, const int64_t *index, const int64_t *h_in,  \
+              const int64_t *ld_h_in, T *work, int64_t ld_work, const int64_t *rec,                \
+              const int64_t *ld_rec, const int64_t *h, const int64_t *ld_h, T *pre) {              \
+        for (int64_t s = 0; s < steps; ++s) {                                                      \
+            GEMM_T(n, K, 4 * H, AT(const T, h_in[s]), ld_h_in[s], wt, pre, 4 * H, 0);              \
+            STEP(n, H, pre, 4 * H, AT(const T, gx[s]), ld_gx[s], AT(const int64_t, index[s]), work, \
+                 ld_work, AT(T, rec[s]), ld_rec[s], AT(T, h[s]), ld_h[s]);                         \
+        }                                                                                          \
+    }
+
+/* The LSTM backward of one segment, last step first, without a projection: per step the step
+   above, then dh_{t-1} += dgates W_hh (w = W_hh, (4H, K)). */
+#define LSTM_BACKWARD_LOOP(NAME, STEP, GEMM_T, T)                                                   \
+    void NAME(int64_t steps, int64_t n, int64_t H, int64_t K, const T *RESTRICT w,                 \
+              const int64_t *rec, const int64_t *ld_rec, const int64_t *c_prev,                    \
+              const int64_t *ld_c_prev, const int64_t *dh, const int64_t *ld_dh, T *dc,            \
+              const int64_t *dgates, const int64_t *ld_dgates, const int64_t *dh_in,               \
+              const int64_t *ld_dh_in) {                                                           \
+        for (int64_t s = steps - 1; s >= 0; --s) {                                                 \
+            STEP(n, H, AT(const T, rec[s]), ld_rec[s], AT(const T, c_prev[s]), ld_c_prev[s],       \
+                 AT(const T, dh[s]), ld_dh[s], dc, AT(T, dgates[s]), ld_dgates[s], 0, 0);          \
+            GEMM_T(n, 4 * H, K, AT(const T, dgates[s]), ld_dgates[s], w, AT(T, dh_in[s]),          \
+                   ld_dh_in[s], 1);                                                                \
+        }                                                                                          \
+    }
+
 LSTM_FORWARD(fastrnn_lstm_forward_f32, float, sigmoid_f, tanh_f)
 LSTM_FORWARD(fastrnn_lstm_forward_f64, double, sigmoid_d, tanh_d)
 LSTM_BACKWARD(fastrnn_lstm_backward_f32, float, tanh_f)
@@ -194,6 +278,12 @@ GRU_FORWARD(fastrnn_gru_forward_f32, float, sigmoid_f, tanh_f)
 GRU_FORWARD(fastrnn_gru_forward_f64, double, sigmoid_d, tanh_d)
 GRU_BACKWARD(fastrnn_gru_backward_f32, float)
 GRU_BACKWARD(fastrnn_gru_backward_f64, double)
+GEMM(gemm_f32, float)
+GEMM(gemm_f64, double)
+LSTM_FORWARD_LOOP(fastrnn_lstm_forward_loop_f32, fastrnn_lstm_forward_f32, gemm_f32, float)
+LSTM_FORWARD_LOOP(fastrnn_lstm_forward_loop_f64, fastrnn_lstm_forward_f64, gemm_f64, double)
+LSTM_BACKWARD_LOOP(fastrnn_lstm_backward_loop_f32, fastrnn_lstm_backward_f32, gemm_f32, float)
+LSTM_BACKWARD_LOOP(fastrnn_lstm_backward_loop_f64, fastrnn_lstm_backward_f64, gemm_f64, double)
 
 /* The float activations alone, for the tests that hold them against torch's. */
 void fastrnn_sigmoid_f32(int64_t n, const float *RESTRICT x, float *RESTRICT y) {

@@ -198,6 +198,8 @@ def _fused_backward_loop(step, p, rec, out, dout, dh, dgates):
     dh_p, carry_p = dh.data_ptr(), carry.data_ptr()
     for segment in reversed(layout.segments):
         n = segment[2]
+        if n == 0:  # steps past every sequence's end
+            continue
         dh_n_, carry_n = dh[:n], carry[:n]
         d_rzs, d_hns = layout.steps_of(d_rz, segment), layout.steps_of(d_hn, segment)
         steps = len(d_rzs)

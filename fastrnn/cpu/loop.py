@@ -46,6 +46,8 @@ class ForwardLoop:
         layout = self.problem.layout
         for segment in layout.segments:
             n = segment[2]
+            if n == 0:  # steps past every sequence's end (T above the longest length)
+                continue
             gxs = layout.gather_steps(segment) if self.gather else layout.steps_of(self.gx, segment)
             h_ins = layout.previous_steps(self.out, segment, self.h0)
             h_outs = layout.steps_of(self.out, segment)

@@ -28,8 +28,10 @@ Fused steps. Where fused.py has built fused_steps.c for the dtype, a forward ste
 h_{t-1} W_hh^T (into `pre`, or MKL's packed product) and one call that adds gx_t, computes the
 activations and the cell update and writes the work row, the record row and h_t; a backward step
 is one call that computes the step's gate gradients from its record row and c_{t-1} (no factors
-for all steps first) and updates dc, then the addmm into dh_{t-1}. The formulas are the ones
-above; the ATen ops remain where no compiler is.
+for all steps first) and updates dc, then the addmm into dh_{t-1}. Without a projection, a segment
+of few rows and a small weight (fused.whole_loop) is one call for all its steps, the recurrent
+products included (fused_steps.c's GEMM). The formulas are the ones above; the ATen ops remain
+where no compiler is.
 """
 
 import sys
@@ -106,6 +108,12 @@ class _ForwardLoop(ForwardLoop):
         # With a projection the step writes o*tanh(c) into tc, and the output is its product.
         h_p, h_ld = fused.rows(h_outs if w_hr_t is None else (tc_n,) * steps)
         work_p, work_ld = self.work.data_ptr(), self.work.stride(0)
+        if w_hr_t is None and fused.whole_loop(n, w_hh.weight):
+            h_in_p, h_in_ld = fused.rows(h_ins)
+            _table, at = fused.addresses(gx_p, gx_ld, index_p, h_in_p, h_in_ld, rec_p, rec_ld, h_p, h_ld)
+            self.kernels.lstm_forward_loop(steps, n, hidden, self.problem.h_out, w_hh.weight_t.data_ptr(),
+                                           *at[:5], work_p, work_ld, *at[5:], pre_n.data_ptr())
+            return
         for k in range(steps):
             product = w_hh.mm(h_ins[k], out=pre_n)
             step(n, hidden, product.data_ptr(), product.stride(0), gx_p[k], gx_ld[k], index_p[k],
@@ -155,7 +163,7 @@ def backward(problem, saved, dout, dh_n, dc_n, dgates=None):
     if kernels is None:
         dgates, hp = _aten_backward_loop(p, rec, dh_all, dh0, dc, dgates)
     else:
-        dgates, hp = _fused_backward_loop(kernels.lstm_backward, p, rec, dh_all, dh0, dc, dgates)
+        dgates, hp = _fused_backward_loop(kernels, p, rec, dh_all, dh0, dc, dgates)
     dw_hh = weight_grad(layout.pairs(dgates, out, p.h0))
     dw_hr = None if p.w_hr is None else weight_grad([(dh_all, hp)])
     return dgates, dh0, dc, dw_hh, dw_hr, None
@@ -188,7 +196,7 @@ def _aten_backward_loop(p, rec, dh_all, dh0, dc, dgates):
     return dgates, hp
 
 
-def _fused_backward_loop(step, p, rec, dh_all, dh0, dc, dgates):
+def _fused_backward_loop(kernels, p, rec, dh_all, dh0, dc, dgates):
     """The loop with fused_steps.c's step, which computes a step's gate gradients from its record
     as it goes (no factors for all steps first). Fills dh_all, dh0 and dc in place; returns
     (dgates, hp or None)."""
@@ -199,14 +207,23 @@ def _fused_backward_loop(step, p, rec, dh_all, dh0, dc, dgates):
     hp = None if w_hr is None else layout.new_buffer((p.batch, hidden), rec)
     dhp = None if w_hr is None else dc.new_empty(dc.shape)
     c0, c_history = p.c0.contiguous(), rec[..., 4 * hidden :]
-    dc_p = dc.data_ptr()
+    dc_p, step, loop = dc.data_ptr(), kernels.lstm_backward, None
+    if w_hr is None:
+        loop, w_hh_p = kernels.lstm_backward_loop, w_hh.contiguous()
     for segment in reversed(layout.segments):
         n = segment[2]
+        if n == 0:  # steps past every sequence's end
+            continue
         dhs, dh_ins = layout.steps_of(dh_all, segment), layout.previous_steps(dh_all, segment, dh0)
         dgs = layout.steps_of(dgates, segment)
         steps = len(dgs)
         (rec_p, rec_ld), (dg_p, dg_ld) = fused.rows(layout.steps_of(rec, segment)), fused.rows(dgs)
         c_prev_p, c_prev_ld = fused.rows(layout.previous_steps(c_history, segment, c0))
+        if loop is not None and fused.whole_loop(n, w_hh_p):
+            _table, at = fused.addresses(rec_p, rec_ld, c_prev_p, c_prev_ld, *fused.rows(dhs), dg_p,
+                                        dg_ld, *fused.rows(dh_ins))
+            loop(steps, n, hidden, w_hh_p.shape[1], w_hh_p.data_ptr(), *at[:6], dc_p, *at[6:])
+            continue
         if w_hr is None:
             (dh_p, dh_ld), hp_p, hp_ld = fused.rows(dhs), [None] * steps, [0] * steps
         else:

@@ -41,7 +41,7 @@ from fastrnn.ops import (  # noqa: F401  (registers the ops)
     onnx,
     reference_kernels,
 )
-from fastrnn.ops.autograd import forward_ad_active
+from fastrnn.ops.autograd import forward_ad_active, functorch_levels
 
 __all__ = ["recurrence", "implementation"]
 
@@ -76,8 +76,31 @@ def recurrence(backend, cell, gx, h0, c0, w_hh, w_hr=None, b_hh=None, lengths=No
     if forward_ad_active():
         # The ops have no forward-mode formula; the reference's plain ops do.
         return reference_kernels.run(call)
+    if not store and _unobserved_cpu_call(backend, tensors):
+        # Inference on plain CPU tensors with no tracer, transform or mode around: the op's kernels
+        # directly. The op's dispatch (its autograd Function, torch.library, the compile guard)
+        # costs about 0.3 ms a call, a tenth of a 200-step sequence's time at B=8, H=64, and
+        # nothing would use the node it builds.
+        output, h_n, c_n, _ = library.kernels_for(backend).op_forward(call)
+        return (output, h_n, c_n) if cell == "lstm" else (output, h_n)
     outputs = autograd.FUNCTIONS[cell].apply(*cells.args_from_call(call))
     return cells.public_outputs(cell, outputs)
+
+
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+
+def _unobserved_cpu_call(backend, tensors):
+    """True for an eager cpu-backend call on plain CPU tensors that nothing traces or intercepts:
+    no torch.compile, torch.export, jit tracing, torch.func transform, tensor subclass (fake,
+    functional, batched), or torch function / dispatch mode (a FlopCounterMode sees the op)."""
+    from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+    if (backend != "cpu" or torch.compiler.is_compiling() or torch.jit.is_tracing()
+            or torch._C._is_torch_function_mode_enabled() or _get_current_dispatch_mode() is not None
+            or functorch_levels()):
+        return False
+    return all(t is None or (type(t) in _PLAIN and t.device.type == "cpu") for t in tensors)
 
 
 class _Implementation:
