@@ -211,6 +211,36 @@ def test_run_order_of_variable_lengths():
     assert not Layout(torch.tensor([3, 3]), 3, 2, reverse=True).packed
 
 
+@pytest.mark.parametrize("packed_input", [False, True], ids=["padded", "packed-input"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("lengths", [None, [3, 6, 1, 6, 2], [6, 6, 5, 2, 1], [4, 2, 2, 1, 1]],
+                         ids=["none", "unsorted", "sorted", "short"])
+def test_step_addresses_are_those_of_the_step_views(lengths, reverse, packed_input):
+    """The whole-loop calls take the layout's addresses instead of per-step views: the same
+    pointers and row strides as steps_of, previous_steps and gather_steps give, segment by
+    segment (T=6 above the longest length: segments with no rows)."""
+    if packed_input and (lengths is None or lengths != sorted(lengths, reverse=True)):
+        pytest.skip("packed input has sorted lengths")
+    steps, batch = 6, 5
+    layout = Layout(None if lengths is None else torch.tensor(lengths), steps, batch, reverse,
+                    packed_input=packed_input)
+    x = torch.randn(layout.rows, 7) if layout.packed else torch.randn(steps, batch, 7)
+    initial = torch.randn(batch, 7)
+
+    def rows(views):
+        return [v.data_ptr() for v in views], [v.stride(0) for v in views]
+
+    for segment in layout.segments:
+        if segment[2] == 0:
+            continue
+        assert layout.step_addresses(x, segment) == rows(layout.steps_of(x, segment))
+        assert (layout.previous_addresses(x, segment, initial)
+                == rows(layout.previous_steps(x, segment, initial)))
+        if layout.packed:
+            assert (layout.gather_addresses(segment)
+                    == [v.data_ptr() for v in layout.gather_steps(segment)])
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_vmapped_gradient_over_per_instance_lengths(cell):
     """vmap of grad with lengths that differ per instance: each instance's packed record has its

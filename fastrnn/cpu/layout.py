@@ -211,6 +211,46 @@ class Layout:
             return x.unbind(0)[::-1]
         return (x[s0:s1] if n == self.batch else x[s0:s1, :n]).unbind(0)
 
+    def step_addresses(self, x, segment):
+        """([address], [row stride]) of the views steps_of(x, segment) gives, without making
+        them (a view costs about 0.5 us: a whole-loop call over T steps needs only these)."""
+        s0, s1, n = segment
+        size, stride = x.element_size(), x.stride()
+        if self.packed:
+            row = stride[0]
+            base = x.data_ptr() + self._offsets[s0] * row * size
+            return [base + k * n * row * size for k in range(s1 - s0)], [row] * (s1 - s0)
+        times = range(self.steps - 1, -1, -1) if self.reverse else range(s0, s1)
+        return [x.data_ptr() + t * stride[0] * size for t in times], [stride[1]] * len(times)
+
+    def previous_addresses(self, history, segment, initial):
+        """([address], [row stride]) of the views previous_steps(history, segment, initial)
+        gives, without making them."""
+        s0, s1, n = segment
+        size, stride = history.element_size(), history.stride()
+        if self.reverse:
+            times = range(self.steps - 1, 0, -1)
+        elif not self.packed:
+            times = range(max(s0 - 1, 0), s1 - 1)
+        else:
+            row = stride[0]
+            start = self._offsets[s0]
+            rest = [history.data_ptr() + (start + k * n) * row * size for k in range(s1 - 1 - s0)]
+            if s0 == 0:
+                return [initial.data_ptr(), *rest], [initial.stride(0), *[row] * len(rest)]
+            first = history.data_ptr() + self._offsets[s0 - 1] * row * size
+            return [first, *rest], [row] * (len(rest) + 1)
+        rest = [history.data_ptr() + t * stride[0] * size for t in times]
+        if self.reverse or s0 == 0:
+            return [initial.data_ptr(), *rest], [initial.stride(0), *[stride[1]] * len(rest)]
+        return rest, [stride[1]] * len(rest)
+
+    def gather_addresses(self, segment):
+        """The addresses of gather_steps(segment)'s (n,) index views, without making them."""
+        s0, s1, n = segment
+        base, size = self._gather.data_ptr(), self._gather.element_size()
+        return [base + (self._offsets[s0] + k * n) * size for k in range(s1 - s0)]
+
     def gather_steps(self, segment):
         """Per-step (n,) row indices into the caller's flattened (T*B, X) tensor (packed input:
         its (N, X) rows) for the steps of `segment` (packed only): step t's rows in run order, for

@@ -48,17 +48,25 @@ class ForwardLoop:
             n = segment[2]
             if n == 0:  # steps past every sequence's end (T above the longest length)
                 continue
+            self.start_segment(n, segment[1] - segment[0])
+            if self.kernels is not None and self.whole_loop(n):
+                self.loop_segment(segment)
+                continue
             gxs = layout.gather_steps(segment) if self.gather else layout.steps_of(self.gx, segment)
             h_ins = layout.previous_steps(self.out, segment, self.h0)
             h_outs = layout.steps_of(self.out, segment)
             recs = None if self.rec is None else layout.steps_of(self.rec, segment)
-            self.start_segment(n, len(gxs))
             run_segment = self.aten_segment if self.kernels is None else self.fused_segment
             run_segment(n, gxs, h_ins, h_outs, recs)
         return self.out
 
     def start_segment(self, rows, steps):
         """Called before each segment's steps (the LSTM prepares its packed weight)."""
+
+    def whole_loop(self, rows):
+        """Whether a segment of `rows` rows runs as one call (loop_segment) of the cell's whole
+        loop; by default never."""
+        return False
 
     def gx_rows(self, gxs):
         """(pointers, row strides, gather index pointers) of gx for a fused step: the step views'
@@ -68,6 +76,21 @@ class ForwardLoop:
             return ([self.gx.data_ptr()] * steps, [self.gx.stride(0)] * steps,
                     [index.data_ptr() for index in gxs])
         return (*fused.rows(gxs), [None] * len(gxs))
+
+    def segment_addresses(self, segment):
+        """For a whole-loop call: the address and row-stride lists of the segment's steps, as
+        (gx, gx row strides, gather indices, h_{t-1}, its row strides, record, its row strides, h_t,
+        its row strides), straight from the layout (no per-step views)."""
+        layout, steps = self.problem.layout, segment[1] - segment[0]
+        if self.gather:
+            gx = ([self.gx.data_ptr()] * steps, [self.gx.stride(0)] * steps,
+                  layout.gather_addresses(segment))
+        else:
+            gx = (*layout.step_addresses(self.gx, segment), [None] * steps)
+        rec = (([None] * steps, [0] * steps) if self.rec is None
+               else layout.step_addresses(self.rec, segment))
+        return (*gx, *layout.previous_addresses(self.out, segment, self.h0), *rec,
+                *layout.step_addresses(self.out, segment))
 
     @staticmethod
     def record_rows(recs, steps):

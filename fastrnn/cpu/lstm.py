@@ -101,6 +101,16 @@ class _ForwardLoop(ForwardLoop):
             if recs is not None:
                 recs[k].copy_(row)
 
+    def whole_loop(self, rows):
+        return self.w_hr_t is None and fused.whole_loop(rows, self.w_hh.weight)
+
+    def loop_segment(self, segment):
+        steps, n = segment[1] - segment[0], segment[2]
+        _table, at = fused.addresses(*self.segment_addresses(segment))
+        self.kernels.lstm_forward_loop(steps, n, self.hidden, self.problem.h_out,
+                                       self.w_hh.weight_t.data_ptr(), *at[:5], self.work.data_ptr(),
+                                       self.work.stride(0), *at[5:], self.pre.data_ptr())
+
     def fused_segment(self, n, gxs, h_ins, h_outs, recs):
         hidden, w_hh, w_hr_t, step = self.hidden, self.w_hh, self.w_hr_t, self.kernels.lstm_forward
         steps, pre_n, tc_n = len(gxs), self.pre[:n], self.tc[:n]
@@ -108,12 +118,6 @@ class _ForwardLoop(ForwardLoop):
         # With a projection the step writes o*tanh(c) into tc, and the output is its product.
         h_p, h_ld = fused.rows(h_outs if w_hr_t is None else (tc_n,) * steps)
         work_p, work_ld = self.work.data_ptr(), self.work.stride(0)
-        if w_hr_t is None and fused.whole_loop(n, w_hh.weight):
-            h_in_p, h_in_ld = fused.rows(h_ins)
-            _table, at = fused.addresses(gx_p, gx_ld, index_p, h_in_p, h_in_ld, rec_p, rec_ld, h_p, h_ld)
-            self.kernels.lstm_forward_loop(steps, n, hidden, self.problem.h_out, w_hh.weight_t.data_ptr(),
-                                           *at[:5], work_p, work_ld, *at[5:], pre_n.data_ptr())
-            return
         for k in range(steps):
             product = w_hh.mm(h_ins[k], out=pre_n)
             step(n, hidden, product.data_ptr(), product.stride(0), gx_p[k], gx_ld[k], index_p[k],
@@ -214,16 +218,20 @@ def _fused_backward_loop(kernels, p, rec, dh_all, dh0, dc, dgates):
         n = segment[2]
         if n == 0:  # steps past every sequence's end
             continue
+        if loop is not None and fused.whole_loop(n, w_hh_p):
+            _table, at = fused.addresses(
+                *layout.step_addresses(rec, segment),
+                *layout.previous_addresses(c_history, segment, c0),
+                *layout.step_addresses(dh_all, segment), *layout.step_addresses(dgates, segment),
+                *layout.previous_addresses(dh_all, segment, dh0))
+            loop(segment[1] - segment[0], n, hidden, w_hh_p.shape[1], w_hh_p.data_ptr(), *at[:6], dc_p,
+                 *at[6:])
+            continue
         dhs, dh_ins = layout.steps_of(dh_all, segment), layout.previous_steps(dh_all, segment, dh0)
         dgs = layout.steps_of(dgates, segment)
         steps = len(dgs)
         (rec_p, rec_ld), (dg_p, dg_ld) = fused.rows(layout.steps_of(rec, segment)), fused.rows(dgs)
         c_prev_p, c_prev_ld = fused.rows(layout.previous_steps(c_history, segment, c0))
-        if loop is not None and fused.whole_loop(n, w_hh_p):
-            _table, at = fused.addresses(rec_p, rec_ld, c_prev_p, c_prev_ld, *fused.rows(dhs), dg_p,
-                                        dg_ld, *fused.rows(dh_ins))
-            loop(steps, n, hidden, w_hh_p.shape[1], w_hh_p.data_ptr(), *at[:6], dc_p, *at[6:])
-            continue
         if w_hr is None:
             (dh_p, dh_ld), hp_p, hp_ld = fused.rows(dhs), [None] * steps, [0] * steps
         else:
