@@ -63,10 +63,11 @@ _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 # of at most LOOP_MAX_WEIGHT elements runs as one call of the whole loop, its recurrent product
 # included (fused_steps.c's GEMM): there the library product's call (2-3 us of dispatch), the
 # per-step ctypes call and Python cost more than the arithmetic. On a 2-core AVX-512 Xeon, T=100,
-# speedup vs torch.nn with / without: H=64 B=8 inference 0.42x / 0.32x, fwd+bwd 0.56x / 0.47x;
-# B=16 0.48x / 0.40x; H=128 B=8 0.57x / 0.50x; at B=32 equal, and at H=256 (a 1 MiB weight) MKL's
-# product wins at every batch (B=8 inference 0.69x against 0.81x).
-LOOP_MAX_ROWS = 16
+# speedup vs torch.nn with / without it: H=64 inference 0.42x / 0.32x at B=8, 0.62x / 0.50x at
+# B=32, 0.63x / 0.56x at B=64 (fwd+bwd 0.56x / 0.47x, 0.75x / 0.69x, 0.83x / 0.78x); H=128 0.57x /
+# 0.50x at B=8, 0.75x / 0.70x at B=32, equal at B=64; at H=256 (a 1 MiB weight) MKL's product
+# wins at every batch (B=8 inference 0.69x against 0.81x).
+LOOP_MAX_ROWS = 64
 LOOP_MAX_WEIGHT = 1 << 16  # elements: H = 128's (512, 128)
 _lock = threading.Lock()
 
