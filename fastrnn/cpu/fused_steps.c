@@ -1,10 +1,12 @@
-/* The elementwise part of one LSTM or GRU step on the CPU path, one call instead of 5-8 ATen ops.
+/* The elementwise part of one LSTM or GRU step on the CPU path, one call instead of 5-8 ATen ops;
+and, for small LSTMs, the whole time loop of a segment with its recurrent products.
 
 Dimensions: n rows of the step, H hidden size. Every matrix argument is row-major with its own
 row stride (ld_*, in elements) and a hidden-unit block of H contiguous elements, so a step view of
 any buffer of the layout (fastrnn/cpu/layout.py) is passed as a pointer and its row stride. The
-recurrent products stay ATen's (BLAS) calls between these; fused.py loads this file and documents
-when it is used.
+recurrent products stay ATen's (BLAS) calls between the step calls, except in the whole loops,
+whose products are the GEMM below; fused.py loads this file and documents when each is used.
+Nothing here allocates or checks: the callers pass views of buffers with every row in bounds.
 
 Why: each ATen op costs a few microseconds of dispatch and a pass over memory, and a step's
 pointwise part is 5-8 of them; at B=64, H=64 they were 2/3 of the step. Here a step is one pass
