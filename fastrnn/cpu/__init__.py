@@ -11,8 +11,14 @@ derivative raises with an error that names backend='reference'. A single step (a
 call, or T=1) has no loop to save and runs the reference's plain ops instead of the op, whose fixed
 cost per call would be most of the time (function.run).
 
-Layout: layout.py (run order of variable lengths, per-step views), function.py (the op kernels:
-dtypes, the reserve, run order in and out), grads.py (weight gradients), lstm.py / gru.py / rnn.py.
+The LSTM's and GRU's steps call fused_steps.c (compiled on first use, fused.py): a step's
+pointwise part in one call, and a small LSTM's whole loop with its products; without a C compiler
+they run as ATen ops.
+
+Layout: layout.py (run order of variable lengths, per-step views and addresses), function.py (the op
+kernels: dtypes, the reserve, run order in and out), grads.py (weight gradients), loop.py (the
+forward loop LSTM and GRU share), fused.py + fused_steps.c (the compiled steps), products.py (MKL's
+packed weight), lstm.py / gru.py / rnn.py.
 """
 
 from fastrnn.cpu.function import DOUBLE_BACKWARD_ERROR

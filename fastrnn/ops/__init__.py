@@ -17,8 +17,11 @@ onnx.py the ONNX translation):
     meta, fake     a forward on meta tensors or under FakeTensorMode returns tensors of the right
                    shapes without running anything.
 
-Which backend runs as an op: 'cpu' and 'triton' always (their kernels are only reachable through
-the op). 'reference' only while torch.compile or torch.export traces: eagerly it stays plain
+Which backend runs as an op: 'triton' always and 'cpu' whenever a gradient may be taken or
+anything traces or intercepts the call (their kernels are only reachable through the op); an eager
+'cpu' call that needs no gradient, with nothing watching, runs the op's kernels without the op's
+dispatch (`_unobserved_cpu_call`: 0.3 ms a call saved, the same kernels and results).
+'reference' only while torch.compile or torch.export traces: eagerly it stays plain
 autograd-through-ops (the executable spec, differentiable twice); traced, its op runs the same loop
 and its backward op recomputes and differentiates it, so a compiled graph does not unroll T steps.
 'torch' (torch's own _VF ops) runs eagerly as itself and, traced, as one `fastrnn::torch_rnn` op
