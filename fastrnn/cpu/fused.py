@@ -4,11 +4,13 @@ loaded with ctypes.
 Dimensions: n rows of a step, H hidden size, X a buffer's row width.
 
 A step's pointwise part (LSTM: three sigmoids, two tanh, the cell update; GRU likewise) is 5-8 ATen
-ops, each a few microseconds of dispatch plus a pass over memory; at B=64, H=64 that was 2/3 of an
-LSTM step. fused_steps.c does it in one pass, one ctypes call per step (about 2 us), and the
-recurrent product stays ATen's BLAS call. The source is compiled once per machine into a cache
-(FASTRNN_CACHE_DIR, else $XDG_CACHE_HOME/fastrnn, else ~/.cache/fastrnn), keyed by the source, the
-compiler, its flags and the CPU, so a copy of the cache on another CPU is never loaded.
+ops, each a few microseconds of dispatch plus a pass over memory; at B=64, H=64 they took 43-65 us
+of an LSTM step whose recurrent product took 18-41. fused_steps.c does it in one pass, one ctypes
+call per step (about 2 us), the recurrent product staying ATen's BLAS call; a small LSTM's segment
+is one call for all its steps, products included (whole_loop). The source is compiled once per
+machine into a cache (FASTRNN_CACHE_DIR, else $XDG_CACHE_HOME/fastrnn, else ~/.cache/fastrnn),
+keyed by the source, the compiler, its flags and the CPU, so a copy of the cache on another CPU
+is never loaded.
 
 Optional: without a C compiler (or with FASTRNN_CPU_FUSED=0) `steps(dtype)` is None and the cells
 run the same formulas as ATen ops; `status()` says which and why (`fastrnn env` prints it).
@@ -63,10 +65,11 @@ _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 # of at most LOOP_MAX_WEIGHT elements runs as one call of the whole loop, its recurrent product
 # included (fused_steps.c's GEMM): there the library product's call (2-3 us of dispatch), the
 # per-step ctypes call and Python cost more than the arithmetic. On a 2-core AVX-512 Xeon, T=100,
-# speedup vs torch.nn with / without it: H=64 inference 0.42x / 0.32x at B=8, 0.62x / 0.50x at
-# B=32, 0.63x / 0.56x at B=64 (fwd+bwd 0.56x / 0.47x, 0.75x / 0.69x, 0.83x / 0.78x); H=128 0.57x /
-# 0.50x at B=8, 0.75x / 0.70x at B=32, equal at B=64; at H=256 (a 1 MiB weight) MKL's product
-# wins at every batch (B=8 inference 0.69x against 0.81x).
+# one thread, speedup vs torch.nn with / without it (/tmp script alternating torch.nn and both
+# settings twice per case): H=64 inference 0.51x / 0.31x at B=8, 0.60x / 0.50x at B=32, 0.61x /
+# 0.57x at B=64 (fwd+bwd 0.67x / 0.46x, 0.85x / 0.73x, 0.87x / 0.80x); H=128 0.71x / 0.58x at B=8,
+# within 3% at B=64; at H=256 (a 1 MiB weight) MKL's product wins (B=8 inference 0.76x against
+# 0.83x), and at H=64 B=128 fwd+bwd too (0.80x against 1.11x).
 LOOP_MAX_ROWS = 64
 LOOP_MAX_WEIGHT = 1 << 16  # elements: H = 128's (512, 128)
 _lock = threading.Lock()

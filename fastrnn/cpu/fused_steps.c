@@ -9,7 +9,7 @@ whose products are the GEMM below; fused.py loads this file and documents when e
 Nothing here allocates or checks: the callers pass views of buffers with every row in bounds.
 
 Why: each ATen op costs a few microseconds of dispatch and a pass over memory, and a step's
-pointwise part is 5-8 of them; at B=64, H=64 they were 2/3 of the step. Here a step is one pass
+pointwise part is 5-8 of them; at B=64, H=64 they took 43-65 us against the product's 18-41. Here a step is one pass
 with the gate values in registers.
 
 Numerics. double: libm's exp and tanh (the float64 oracle's precision). float: the polynomials

@@ -64,20 +64,22 @@ class _ForwardLoop(ForwardLoop):
         # A step's gx rows gathered (ATen ops), or the product gh (fused).
         self.step_rows = self.gx.new_empty(p.batch, 3 * hidden)
 
-    def aten_segment(self, n, gxs, h_ins, h_outs, recs):
+    def aten_segment(self, segment, h_ins, h_outs, recs):
+        n, steps, layout = segment[2], segment[1] - segment[0], self.problem.layout
         hidden, w_t, b_hh = self.hidden, self.w_t, self.b_hh
         work, gx_step = self.work, self.step_rows
         row, product, rz = work[:n], work[:n, : 3 * hidden], work[:n, : 2 * hidden]
         r, z, gh_n, new = row.view(n, 4, hidden).unbind(1)
         if self.gather:
-            gx_rzs = (gx_step[:n, : 2 * hidden],) * len(gxs)  # refilled every step
-            gx_ns = (gx_step[:n, 2 * hidden :],) * len(gxs)
+            indices = self.gx_steps(segment)
+            gx_rzs = (gx_step[:n, : 2 * hidden],) * steps  # refilled every step
+            gx_ns = (gx_step[:n, 2 * hidden :],) * steps
         else:
-            gx_rzs = [x[:, : 2 * hidden] for x in gxs]
-            gx_ns = [x[:, 2 * hidden :] for x in gxs]
-        for k in range(len(gxs)):
+            gx_rzs = layout.steps_of(self.gx[..., : 2 * hidden], segment)
+            gx_ns = layout.steps_of(self.gx[..., 2 * hidden :], segment)
+        for k in range(steps):
             if self.gather:
-                torch.index_select(self.gx, 0, gxs[k], out=gx_step[:n])
+                torch.index_select(self.gx, 0, indices[k], out=gx_step[:n])
             torch.addmm(b_hh, h_ins[k], w_t, out=product)
             rz.add_(gx_rzs[k]).sigmoid_()
             torch.addcmul(gx_ns[k], r, gh_n, out=new)
@@ -89,7 +91,8 @@ class _ForwardLoop(ForwardLoop):
             if recs is not None:
                 recs[k].copy_(row)
 
-    def fused_segment(self, n, gxs, h_ins, h_outs, recs):
+    def fused_segment(self, segment, h_ins, h_outs, recs):
+        n, gxs = segment[2], self.gx_steps(segment)
         hidden, w_t, b_hh, step = self.hidden, self.w_t, self.b_hh, self.kernels.gru_forward
         steps, gh = len(gxs), self.step_rows[:n]
         (gx_p, gx_ld, index_p), (rec_p, rec_ld) = self.gx_rows(gxs), self.record_rows(recs, steps)

@@ -12,9 +12,10 @@ class ForwardLoop:
     """One forward call's buffers and its loop.
 
     A cell subclasses it with GATES and RECORD, makes its own buffers in __init__, and defines
-    aten_segment and fused_segment(n, gxs, h_ins, h_outs, recs): the steps of a segment on rows
-    [:n], given per-step views of gx (or gather indices into it), of the state each step reads and
-    writes, and of the record (None without a gradient).
+    aten_segment and fused_segment(segment, h_ins, h_outs, recs): the steps of a segment
+    (s0, s1, n) on rows [:n], given per-step views of the state each step reads and writes and of
+    the record (None without a gradient); gx_steps(segment) gives gx's per-step views (or gather
+    indices into it).
 
     Attributes:
         gx: the call's gx, (T, B, G*H) or packed (N, G*H); with `gather` the caller's rows
@@ -52,13 +53,18 @@ class ForwardLoop:
             if self.kernels is not None and self.whole_loop(n):
                 self.loop_segment(segment)
                 continue
-            gxs = layout.gather_steps(segment) if self.gather else layout.steps_of(self.gx, segment)
             h_ins = layout.previous_steps(self.out, segment, self.h0)
             h_outs = layout.steps_of(self.out, segment)
             recs = None if self.rec is None else layout.steps_of(self.rec, segment)
             run_segment = self.aten_segment if self.kernels is None else self.fused_segment
-            run_segment(n, gxs, h_ins, h_outs, recs)
+            run_segment(segment, h_ins, h_outs, recs)
         return self.out
+
+    def gx_steps(self, segment):
+        """gx's per-step (n, G*H) views for the segment, or with `gather` the per-step (n,)
+        indices of its rows in the caller's gx."""
+        layout = self.problem.layout
+        return layout.gather_steps(segment) if self.gather else layout.steps_of(self.gx, segment)
 
     def start_segment(self, rows, steps):
         """Called before each segment's steps (the LSTM prepares its packed weight)."""
@@ -72,10 +78,13 @@ class ForwardLoop:
         """(pointers, row strides, gather index pointers) of gx for a fused step: the step views'
         rows, or the rows the gather indices pick (per-step (n,) index views)."""
         if self.gather:
-            steps = len(gxs)
-            return ([self.gx.data_ptr()] * steps, [self.gx.stride(0)] * steps,
-                    [index.data_ptr() for index in gxs])
+            return (*self._gathered_rows(len(gxs)), [index.data_ptr() for index in gxs])
         return (*fused.rows(gxs), [None] * len(gxs))
+
+    def _gathered_rows(self, steps):
+        """(pointers, row strides) of gx for a gathering step: the whole (T*B, G*H) tensor, its
+        rows picked by index."""
+        return [self.gx.data_ptr()] * steps, [self.gx.stride(0)] * steps
 
     def segment_addresses(self, segment):
         """For a whole-loop call: the address and row-stride lists of the segment's steps, as
@@ -83,8 +92,7 @@ class ForwardLoop:
         its row strides), straight from the layout (no per-step views)."""
         layout, steps = self.problem.layout, segment[1] - segment[0]
         if self.gather:
-            gx = ([self.gx.data_ptr()] * steps, [self.gx.stride(0)] * steps,
-                  layout.gather_addresses(segment))
+            gx = (*self._gathered_rows(steps), layout.gather_addresses(segment))
         else:
             gx = (*layout.step_addresses(self.gx, segment), [None] * steps)
         rec = (([None] * steps, [0] * steps) if self.rec is None

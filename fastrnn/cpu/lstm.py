@@ -76,7 +76,8 @@ class _ForwardLoop(ForwardLoop):
     def start_segment(self, rows, steps):
         self.w_hh.prepare(rows, steps)
 
-    def aten_segment(self, n, gxs, h_ins, h_outs, recs):
+    def aten_segment(self, segment, h_ins, h_outs, recs):
+        n, gxs = segment[2], self.gx_steps(segment)
         hidden, w_hh, w_hr_t = self.hidden, self.w_hh, self.w_hr_t
         work, pre_n, tc_n = self.work, self.pre[:n], self.tc[:n]
         row, acts, c = work[:n], work[:n, : 4 * hidden], work[:n, 4 * hidden :]
@@ -111,7 +112,8 @@ class _ForwardLoop(ForwardLoop):
                                        self.w_hh.weight_t.data_ptr(), *at[:5], self.work.data_ptr(),
                                        self.work.stride(0), *at[5:], self.pre.data_ptr())
 
-    def fused_segment(self, n, gxs, h_ins, h_outs, recs):
+    def fused_segment(self, segment, h_ins, h_outs, recs):
+        n, gxs = segment[2], self.gx_steps(segment)
         hidden, w_hh, w_hr_t, step = self.hidden, self.w_hh, self.w_hr_t, self.kernels.lstm_forward
         steps, pre_n, tc_n = len(gxs), self.pre[:n], self.tc[:n]
         (gx_p, gx_ld, index_p), (rec_p, rec_ld) = self.gx_rows(gxs), self.record_rows(recs, steps)
