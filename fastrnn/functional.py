@@ -101,8 +101,16 @@ def _run_layers(impl, mode, input, states, weights, bidirectional, dropout, trai
     return layer_input, [torch.stack(collected) for collected in finals]
 
 
+# Device types that always have autocast: answered here, not by torch.amp.is_autocast_available,
+# whose torch._C call torch.compile cannot trace on torch 2.11 (a fullgraph compile of a CUDA
+# model broke on it on the H100).
+_AUTOCAST_DEVICE_TYPES = frozenset({"cpu", "cuda"})
+
+
 def _autocast_available(device_type):
     """Whether autocast exists for the device type (not for 'meta', where asking raises)."""
+    if device_type in _AUTOCAST_DEVICE_TYPES:
+        return True
     available = getattr(torch.amp, "is_autocast_available", None)  # newer than torch 2.4
     return available(device_type) if available is not None else device_type != "meta"
 

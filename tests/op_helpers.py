@@ -73,7 +73,8 @@ def forward_backward(model, args, x, parameters):
         p.grad = None
     outputs = flatten(model(*args))
     g = torch.Generator().manual_seed(2)
-    loss = sum((o * torch.randn(o.shape, generator=g)).sum() for o in outputs)
+    # Drawn on the CPU (the generator's device) and moved, so CUDA runs weight by the same numbers.
+    loss = sum((o * torch.randn(o.shape, generator=g).to(o.device)).sum() for o in outputs)
     loss.backward()
     results = {f"out.{k}": o.detach() for k, o in enumerate(outputs)}
     results["grad.input"] = x.grad

@@ -48,6 +48,23 @@ def test_fullgraph_matches_eager(backend, style):
     assert_all_close(actual, expected)
 
 
+def test_fullgraph_needs_no_autocast_availability_query(monkeypatch):
+    """torch 2.11's Dynamo cannot trace torch.amp.is_autocast_available (its torch._C call is
+    skipped: a graph break, so fullgraph=True raised on the H100); a CPU or CUDA call must not ask."""
+
+    def untraceable(device_type):
+        torch._dynamo.graph_break()
+        return True
+
+    monkeypatch.setattr(torch.amp, "is_autocast_available", untraceable)
+    torch._dynamo.reset()
+    model, parameters = _model("dense", "reference")
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    x = leaf()
+    expected = forward_backward(model, model_input("dense", x), x, parameters)
+    assert_all_close(forward_backward(compiled, model_input("dense", x), x, parameters), expected)
+
+
 def _forward_op_calls(graph_module):
     """fastrnn forward op calls in a Dynamo graph and its subgraphs (an autograd.Function's forward
     is a subgraph of its own)."""
