@@ -11,10 +11,11 @@ Sections, printed as they run:
     4. timing        (--bench) fastrnn's auto backend vs torch.nn, forward and forward+backward
     5. verdict       PASS/FAIL/SKIP counts per group and the overall verdict
 
-Exit status: 0 when no check failed or raised, 1 otherwise. Skipped checks (out of budget, not
-applicable such as triton in float64, or a backend that cannot run here) are reported, never
-failures; timings are never judged, only an error while timing is. 2: --device cuda without
-CUDA, or a --json path that cannot be written.
+Exit status: 0 when no check failed or raised, 1 otherwise; 130 when interrupted (Ctrl-C, or a
+time box's SIGINT) with none failed, the report then holding the rows that finished. Skipped
+checks (out of budget, not applicable such as triton in float64, or a backend that cannot run
+here) are reported, never failures; timings are never judged, only an error while timing is.
+2: --device cuda without CUDA, or a --json path that cannot be written.
 
 JSON report (--json PATH); `fastrnn gpu-run` reads it, so these keys are stable:
     schema              1
@@ -39,7 +40,7 @@ JSON report (--json PATH); `fastrnn gpu-run` reads it, so these keys are stable:
                         detail, median_ms, speedup_vs_torch (torch ms / this ms), form, forms;
                         [] without --bench
     summary             rows: group, passed, failed, skipped, error, skipped_because
-    verdict             'pass' | 'fail'
+    verdict             'pass' | 'fail' | 'interrupted' (stopped before the end, none failed)
     gpu_exercised       True when a Triton parity check ran to a comparison on a CUDA GPU
     triton_interpreted  True when one ran on the CPU through Triton's interpreter
     notes               the sentences printed under the verdict
@@ -57,6 +58,7 @@ from fastrnn import doctor_checks as checks
 from fastrnn.backends import requested_backend
 
 WIDTH = 100
+INTERRUPTED_EXIT = 130  # the shell's code for a process ended by SIGINT
 INDENT = "   "
 # Status of a parity row -> its cell in the printed grid.
 MARKS = {checks.PASSED: "ok", checks.FAILED: "FAIL", checks.ERROR: "ERROR"}
@@ -335,6 +337,10 @@ def print_verdict(say, summary, verdict, notes, elapsed):
         bad += [f"{totals['error']} raised an error"] if totals["error"] else []
         text = (f"FAIL: {' and '.join(bad)}; the rows marked FAIL or ERROR above say which "
                 f"and why.")
+    elif verdict == "interrupted":
+        text = (f"INTERRUPTED: the checks were stopped (Ctrl-C or a time box) after "
+                f"{totals['passed']} passed and {totals['skipped']} skipped; none failed; the "
+                f"rest did not run.")
     elif totals["passed"] == 0:
         text = "PASS, but nothing was checked: every check was skipped (see the reasons above)."
     else:
@@ -382,23 +388,28 @@ def run(args):
     choices = checks.backend_choices(device)
     print_choices(say, choices, device)
 
-    grid = ParityGrid(say)
-    grid.header(device)
-    check_rows = checks.parity_rows(device, budget, on_row=grid)
-    grid.close(check_rows)
-
-    bench_rows = []
-    if args.bench:
-        print_bench_header(say, device)
-        bench_rows = checks.bench_rows(device, budget, on_row=bench_printer(say))
-        if any(r["provider"] == "fastrnn" and r["backend"] == "reference" for r in bench_rows):
-            say("fastrnn ran its pure-PyTorch reference here (auto's choice off CUDA), which is "
-                "expected to be slower than torch.nn; fastrnn's speed-ups come from the Triton "
-                "kernels on a CUDA GPU.")
+    check_rows, bench_rows = [], []
+    interrupted = False
+    # Ctrl-C, or the SIGINT of a time box (fastrnn gpu-run's), ends the checks but not the report:
+    # the rows that finished are still printed, judged and written to the JSON.
+    try:
+        grid = ParityGrid(say)
+        grid.header(device)
+        checks.parity_rows(device, budget, on_row=_collecting(check_rows, grid))
+        grid.close(check_rows)
+        if args.bench:
+            print_bench_header(say, device)
+            checks.bench_rows(device, budget, on_row=_collecting(bench_rows, bench_printer(say)))
+            if any(r["provider"] == "fastrnn" and r["backend"] == "reference" for r in bench_rows):
+                say("fastrnn ran its pure-PyTorch reference here (auto's choice off CUDA), which "
+                    "is expected to be slower than torch.nn; fastrnn's speed-ups come from the "
+                    "Triton kernels on a CUDA GPU.")
+    except KeyboardInterrupt:
+        interrupted = True
 
     summary = summarize(check_rows, bench_rows)
     bad = sum(row["failed"] + row["error"] for row in summary)
-    verdict = "fail" if bad else "pass"
+    verdict = "fail" if bad else "interrupted" if interrupted else "pass"
     gpu_exercised, interpreted = triton_usage(check_rows, device)
     notes = verdict_notes(env, device, gpu_exercised, interpreted, check_rows)
     elapsed = budget.elapsed()
@@ -417,4 +428,14 @@ def run(args):
             print(f"error: cannot write the JSON report: {error}", file=sys.stderr)
             return 2
         say(f"report: {path}", always=True)
-    return 1 if bad else 0
+    return 1 if bad else INTERRUPTED_EXIT if interrupted else 0
+
+
+def _collecting(rows, on_row):
+    """on_row that first appends the row to `rows` (kept when an interrupt ends the checks)."""
+
+    def collect(row):
+        rows.append(row)
+        on_row(row)
+
+    return collect

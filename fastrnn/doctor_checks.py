@@ -230,6 +230,13 @@ def _judge(comparisons):
     return {**fields, "status": FAILED, "detail": detail, "failed": [c.name for c in failed]}
 
 
+def _emit(rows, row, on_row):
+    """Append a finished row and pass it to on_row at once (an interrupt keeps what finished)."""
+    rows.append(row)
+    if on_row is not None:
+        on_row(row)
+
+
 def parity_rows(device, budget, on_row=None):
     """Every backend x case x dtype row, in that order; on_row(row) is called as each finishes."""
     rows = []
@@ -237,10 +244,7 @@ def parity_rows(device, budget, on_row=None):
         unavailable = backend_unavailable(backend, device)
         for case in PARITY_CASES:
             for dtype in PARITY_DTYPES:
-                row = parity_row(backend, case, dtype, device, budget, unavailable)
-                rows.append(row)
-                if on_row is not None:
-                    on_row(row)
+                _emit(rows, parity_row(backend, case, dtype, device, budget, unavailable), on_row)
     return rows
 
 
@@ -421,12 +425,10 @@ def bench_rows(device, budget, on_row=None):
                 reference = bench_row(workload, size, "torch.nn", mode, device, budget)
                 if reference["median_ms"] is not None:
                     reference["speedup_vs_torch"] = 1.0
+                _emit(rows, reference, on_row)
                 ours = bench_row(workload, size, "fastrnn", mode, device, budget,
                                  reference["median_ms"])
-                for row in (reference, ours):
-                    rows.append(row)
-                    if on_row is not None:
-                        on_row(row)
+                _emit(rows, ours, on_row)
     finally:
         torch.set_num_threads(threads)
     return rows

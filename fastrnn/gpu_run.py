@@ -35,10 +35,12 @@ from fastrnn import gpu_bench, gpu_sanitizer, gpu_sections, gpu_summary
 from fastrnn.gpu_timebox import Budget, LogFile, process_age
 
 # Share of the budget (after the reserve) each section is owed, in the order they run. Sized from
-# the first H100 run (budget 450 s, cold compile caches): doctor needed more than 18 s, the ~300
-# gpu tests about 330 s with 12 workers (72% ran in 240 s), the sanitizer 69 s, the headline 157 s
-# for 158 of its 160 rows; the grid only ever gets what is left.
-SHARES = {"doctor": 0.10, "tests": 0.42, "sanitizer": 0.14, "headline": 0.30, "grid": 0.04}
+# the H100 runs (cold compile caches). First (918741c, 450 s): doctor needed more than 18 s, the
+# sanitizer 69 s, the headline 157 s for 158 of its 160 rows. Second (dbed955, 430 s): doctor's
+# parity took ~20 s and its timing more than its 32 s box; the 300 gpu tests reached ~60% in 178 s
+# with 12 workers (so ~300 s cold); the sanitizer alone needed 91 s (smoke 58, memcheck 14,
+# racecheck 19). The grid only ever gets what is left.
+SHARES = {"doctor": 0.07, "tests": 0.50, "sanitizer": 0.17, "headline": 0.23, "grid": 0.03}
 # The files the run may leave in DIR, most important first (the caller takes at most 8).
 FILES = ("summary.md", "headline.json", "gpu-run.log", "tests.log", "sanitizer.log",
          "doctor.json", "headline.png", "grid.json")

@@ -152,18 +152,51 @@ def parse_pytest(text):
     return (totals[-1] if totals else None), failures
 
 
+# The line tests/conftest.py prints for each finished test under FASTRNN_LIVE_REPORT=1, so that a
+# run cut at its time box (no pytest summary: xdist's workers go down with the box's signals)
+# still says which tests passed, failed or were skipped.
+LIVE_PREFIX = "::: "
+_LIVE_LINE = re.compile(r"^::: (passed|failed|skipped) [\d.]+s (\S+)", re.M)
+_COLLECTED = re.compile(r"\[(\d+) items?\]|collected (\d+) items?")
+
+
+def live_outcomes(text):
+    """(outcome counts, failed node ids, collected count or None) from the live lines."""
+    outcomes = dict((nodeid, outcome) for outcome, nodeid in _LIVE_LINE.findall(text))
+    counts = {}
+    for outcome in outcomes.values():
+        counts[outcome] = counts.get(outcome, 0) + 1
+    collected = [int(a or b) for a, b in _COLLECTED.findall(text)]
+    return (counts, sorted(n for n, o in outcomes.items() if o == "failed"),
+            collected[-1] if collected else None)
+
+
+def _cut_summary(text, returncode):
+    """The summary of a pytest run that printed no totals line, from its live lines."""
+    counts, failed, collected = live_outcomes(text)
+    if not counts:
+        return f"no pytest summary line (exit {returncode})", []
+    done = sum(counts.values())
+    of = f" of {collected}" if collected else ""
+    parts = ", ".join(f"{counts[o]} {o}" for o in ("failed", "passed", "skipped") if o in counts)
+    return f"cut after {done}{of} tests: {parts} (exit {returncode})", failed
+
+
 def run_tests(ctx, box):
     log = LogFile(ctx.out / "tests.log")
     # Compiles are CPU-bound and the GPU time-slices between processes: one worker per core, to 12.
     workers = min(12, os.cpu_count() or 1)
     argv = pytest_argv(ctx.python, per_test_timeout(box), workers, have_module("xdist"),
                        have_module("pytest_timeout"))
-    outcome = ctx.run(argv, box, logs=[log], env={**ctx.env, "FASTRNN_FAILURES_NOW": "1"})
+    outcome = ctx.run(argv, box, logs=[log], env={**ctx.env, "FASTRNN_LIVE_REPORT": "1"})
     totals, failures = parse_pytest(outcome.tail)
     result = SectionResult("tests", outcome.status, outcome.seconds, box)
     if outcome.returncode == 5:
         result.status = "failed"  # no test collected: the marker or the folder went missing
-    result.summary = totals or f"no pytest summary line (exit {outcome.returncode})"
+    result.summary = totals
+    if not totals:
+        result.summary, failed = _cut_summary(outcome.head + outcome.tail, outcome.returncode)
+        failures = failures or [f"FAILED {nodeid}" for nodeid in failed]
     result.details = [f"- `{line[:200]}`" for line in failures[:25]]
     if len(failures) > 25:
         result.details.append(f"- ... and {len(failures) - 25} more in tests.log")

@@ -10,6 +10,8 @@ import triton_probe
 from helpers import BACKENDS
 from hypothesis import settings
 
+from fastrnn.gpu_sections import LIVE_PREFIX
+
 settings.register_profile("fastrnn", derandomize=True, deadline=None, database=None,
                           print_blob=True)
 settings.load_profile("fastrnn")
@@ -44,13 +46,20 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_runtest_logreport(report):
-    """With FASTRNN_FAILURES_NOW=1 (set by `fastrnn gpu-run`), a failure's report is printed the
-    moment it arrives: a run cut at its time box keeps the tracebacks that -rfE would only print at
-    the end (with pytest-xdist this runs in the controller, so the log gets each one once)."""
-    if report.failed and os.environ.get("FASTRNN_FAILURES_NOW") == "1":
+    """With FASTRNN_LIVE_REPORT=1 (set by `fastrnn gpu-run`), each test's outcome is printed as one
+    '::: <outcome> <seconds>s <nodeid>' line when it is known, and a failure's report the moment
+    it arrives: a run cut at its time box still says which tests passed, failed or were skipped,
+    with the tracebacks that -rfE would only print at the end (with pytest-xdist this runs in the
+    controller, so the log gets each line once)."""
+    if os.environ.get("FASTRNN_LIVE_REPORT") != "1":
+        return
+    if report.failed:
         sys.stdout.write(f"\n!!!!! FAILED {report.nodeid} ({report.when})\n"
                          f"{report.longreprtext[-8000:]}\n!!!!! end of {report.nodeid}\n")
-        sys.stdout.flush()
+    # A test's outcome: its call, or its setup when that failed or skipped (no call follows).
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        sys.stdout.write(f"\n{LIVE_PREFIX}{report.outcome} {report.duration:.1f}s {report.nodeid}\n")
+    sys.stdout.flush()
 
 
 @pytest.fixture(autouse=True)

@@ -143,6 +143,29 @@ def test_bench_times_fastrnn_against_torch(tmp_path, capsys, monkeypatch, few_ca
     assert "LSTM T=3 B=2 H=4 fp32" in printed and "speedup" in printed
 
 
+def test_an_interrupt_still_writes_the_rows_that_finished(tmp_path, capsys, monkeypatch,
+                                                         few_cases):
+    """The H100 run's doctor was cut by its time box's SIGINT in a kernel compile and wrote no
+    JSON: now the report keeps the finished rows, says 'interrupted' and exits 130."""
+    monkeypatch.setattr(checks, "BENCH_SIZES", {"cpu": (checks.BenchSize("LSTM", 3, 2, 4,
+                                                                         "float32"),)})
+    monkeypatch.setattr(checks, "CPU_MIN_RUN_TIME", 0.01)
+    timed = checks.bench_row
+
+    def interrupted_in_ours(workload, size, provider, *args, **kwargs):
+        if provider == "fastrnn":
+            raise KeyboardInterrupt
+        return timed(workload, size, provider, *args, **kwargs)
+
+    monkeypatch.setattr(checks, "bench_row", interrupted_in_ours)
+    code, report, printed = doctor(tmp_path, capsys, "--bench")
+    assert code == 130 and report["verdict"] == "interrupted", printed
+    assert report["checks"] and all(r["status"] in ("passed", "skipped") for r in report["checks"])
+    assert [(r["provider"], r["mode"], r["status"]) for r in report["bench"]] == [
+        ("torch.nn", "forward", "passed")]
+    assert "INTERRUPTED" in printed and "the rest did not run" in printed
+
+
 @pytest.mark.triton
 @pytest.mark.skipif(not triton_interpreter_enabled(), reason="needs TRITON_INTERPRET=1")
 def test_bench_and_choices_record_the_kernel_form(tmp_path, capsys, monkeypatch, few_cases):

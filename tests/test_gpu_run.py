@@ -200,6 +200,22 @@ def test_sanitizer_and_pytest_output_is_parsed():
     assert gpu_sections.parse_pytest("collected 0 items\n")[0] is None
 
 
+def test_a_cut_test_run_is_summarized_from_its_live_lines():
+    """The box's signals can take pytest-xdist down before its totals line: the summary then
+    counts conftest's '::: <outcome>' lines (a rerun of a node id counts once, its last)."""
+    text = ("12 workers [300 items]\n..\n::: passed 1.2s tests/a.py::test_x[1]\n"
+            "!!!!! FAILED tests/a.py::test_y (call)\nboom\n!!!!! end of tests/a.py::test_y\n"
+            "::: failed 0.3s tests/a.py::test_y\n::: skipped 0.0s tests/a.py::test_z\n"
+            "::: passed 2.0s tests/a.py::test_x[2]\n")
+    counts, failed, collected = gpu_sections.live_outcomes(text)
+    assert counts == {"passed": 2, "failed": 1, "skipped": 1} and collected == 300
+    assert failed == ["tests/a.py::test_y"]
+    assert gpu_sections._cut_summary(text, -15) == (
+        "cut after 4 of 300 tests: 1 failed, 2 passed, 1 skipped (exit -15)", failed)
+    assert gpu_sections._cut_summary("bringing up nodes...\n", -15)[0] == (
+        "no pytest summary line (exit -15)")
+
+
 def test_file_limit_keeps_the_eight_most_important(tmp_path):
     for name in (*gpu_run.FILES, "extra.txt", "headline.json.tmp", "bad name.txt"):
         (tmp_path / name).write_text("x")
