@@ -65,7 +65,15 @@ def _run_direction(impl, mode, layer_input, states, weight, lengths, reverse):
 
         return onnx.run_direction(mode, layer_input, states, weight, lengths, reverse)
     w_ih, w_hh, b_ih, b_hh, w_hr = weight
-    gx = F.linear(layer_input, w_ih, _projection_bias(mode, b_ih, b_hh))
+    bias = _projection_bias(mode, b_ih, b_hh)
+    if impl is cpu and mode == "LSTM" and w_hr is None:
+        # Inference: the input projection inside the compiled loop (cpu/inference.py), where it
+        # applies; None otherwise.
+        result = cpu.lstm_inference_layer(layer_input, states[0], states[1], w_ih, bias, w_hh,
+                                          lengths, reverse)
+        if result is not None:
+            return result[0], [result[1], result[2]]
+    gx = F.linear(layer_input, w_ih, bias)
     if mode == "LSTM":
         output, h_n, c_n = impl.lstm_recurrence(gx, states[0], states[1], w_hh, w_hr, lengths, reverse)
         return output, [h_n, c_n]

@@ -227,16 +227,19 @@ def test_step_addresses_are_those_of_the_step_views(lengths, packed_input, rever
     initial = torch.randn(batch, 7)
 
     def rows(views):
-        return [v.data_ptr() for v in views], [v.stride(0) for v in views]
+        return [[v.data_ptr() for v in views], [v.stride(0) for v in views]]
 
     for segment in layout.segments:
         if segment[2] == 0:
             continue
-        assert layout.step_addresses(x, segment) == rows(layout.steps_of(x, segment))
-        assert (layout.previous_addresses(x, segment, initial)
+        def lists(columns):
+            return [column.tolist() for column in columns]
+
+        assert lists(layout.step_addresses(x, segment)) == rows(layout.steps_of(x, segment))
+        assert (lists(layout.previous_addresses(x, segment, initial))
                 == rows(layout.previous_steps(x, segment, initial)))
         if layout.packed:
-            assert (layout.gather_addresses(segment)
+            assert (layout.gather_addresses(segment).tolist()
                     == [v.data_ptr() for v in layout.gather_steps(segment)])
 
 

@@ -148,9 +148,10 @@ def test_the_aten_fallback_matches_the_reference(monkeypatch, cell, proj, steps,
 @pytest.mark.parametrize(("steps", "batch", "lengths"), [(4, 6, None), (5, 7, [5, 2, 5, 4, 1, 3, 5])],
                          ids=["none", "lengths"])
 def test_whole_loop_products_at_block_sizes(monkeypatch, steps, batch, lengths, dtype):
-    """The whole loop's own GEMM in its register blocks (4 rows by 64 columns) and their
-    remainders: H=70 gives the forward product 280 = 4*64 + 24 columns and the backward's 70 =
-    64 + 6; 6 and 7 rows are a block of 4 and 2-3 rows left (fewer as sequences end)."""
+    """The whole loop's own GEMM in its register blocks (6, 4, 2 and 1 rows by a 64-column panel,
+    32 in float64) and their remainders: H=70 gives the forward product 280 = 4*64 + 24 columns
+    (8*32 + 24) and the backward's 70 = 64 + 6 (2*32 + 6) over K = 280, more than one 64-deep K
+    block; 6 and 7 rows are a block of 6 and one row left, fewer rows as sequences end."""
     _set_whole_loop(monkeypatch, True)
     calls = _counting(monkeypatch)
     for reverse in (False, True):

@@ -13,20 +13,23 @@ cost per call would be most of the time (function.run).
 
 The LSTM's and GRU's steps call fused_steps.c (compiled on first use, fused.py): a step's
 pointwise part in one call, and a small LSTM's whole loop with its products; without a C compiler
-they run as ATen ops.
+they run as ATen ops. An LSTM layer's inference that fits the whole loop runs its input projection
+inside it too (inference.py: no gx for all steps).
 
 Layout: layout.py (run order of variable lengths, per-step views and addresses), function.py (the op
 kernels: dtypes, the reserve, run order in and out), grads.py (weight gradients), loop.py (the
 forward loop LSTM and GRU share), fused.py + fused_steps.c (the compiled steps), products.py (MKL's
-packed weight), lstm.py / gru.py / rnn.py.
+packed weight), inference.py (the LSTM's inference layer), lstm.py / gru.py / rnn.py.
 """
 
 from fastrnn.cpu.function import DOUBLE_BACKWARD_ERROR
 from fastrnn.cpu.gru import gru_recurrence
+from fastrnn.cpu.inference import lstm_inference_layer
 from fastrnn.cpu.lstm import lstm_recurrence
 from fastrnn.cpu.rnn import rnn_recurrence
 
-__all__ = ["DOUBLE_BACKWARD_ERROR", "gru_recurrence", "lstm_recurrence", "refusal", "rnn_recurrence"]
+__all__ = ["DOUBLE_BACKWARD_ERROR", "gru_recurrence", "lstm_inference_layer", "lstm_recurrence",
+           "refusal", "rnn_recurrence"]
 
 
 def refusal(spec):

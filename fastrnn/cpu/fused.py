@@ -30,6 +30,7 @@ import threading
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import torch
 
 SOURCE = Path(__file__).with_name("fused_steps.c")
@@ -55,6 +56,9 @@ _SIGNATURES = {
     # Whole loops: steps, n, H, K, the weight, then per-step address and row-stride arrays.
     "lstm_forward_loop": (_I64, _I64, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _PTR, _PTR, _PTR, _I64,
                           _PTR, _PTR, _PTR, _PTR, _PTR),
+    # steps, n, H, I, K, W_ih^T and W_hh^T packed, the bias, then per-step arrays as above.
+    "lstm_inference_loop": (_I64, _I64, _I64, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _PTR, _PTR, _PTR,
+                            _PTR, _I64, _PTR, _PTR, _PTR),
     "lstm_backward_loop": (_I64, _I64, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _PTR, _PTR, _PTR, _PTR,
                            _PTR, _PTR, _PTR, _PTR),
     "sigmoid": (_I64, _PTR, _PTR),
@@ -200,11 +204,27 @@ def whole_loop(rows, weight):
     return rows <= LOOP_MAX_ROWS and weight.numel() <= LOOP_MAX_WEIGHT
 
 
+# Columns of a panel of fused_steps.c's GEMM operand: 256 bytes a row in either type.
+PANEL_COLS = {torch.float32: 64, torch.float64: 32}
+
+
+def pack_panels(b):
+    """b (K, N) in the layout of fused_steps.c's GEMM operand: a new contiguous 1-D tensor holding
+    the N // C panels of C = PANEL_COLS[dtype] columns, each (K, C) row-major, then the remaining
+    (K, N % C) columns row-major. b may be any strided view (a transposed weight)."""
+    k, n = b.shape
+    cols = PANEL_COLS[b.dtype]
+    full = n // cols * cols
+    panels = b[:, :full].reshape(k, n // cols, cols).transpose(0, 1)
+    return torch.cat([panels.reshape(-1), b[:, full:].reshape(-1)])
+
+
 def addresses(*columns):
-    """Per-step arrays for a whole-loop function: an int64 (len(columns), steps) table of
-    addresses and row strides (None -> 0, a null pointer), and the address of each of its rows.
-    The table must stay alive until the call returns."""
-    table = torch.tensor([[0 if value is None else value for value in column] for column in columns],
-                         dtype=torch.int64)
-    base, row_bytes = table.data_ptr(), table.stride(0) * table.element_size()
+    """Per-step arrays for a whole-loop function: an int64 (len(columns), steps) table of the
+    columns (int64 (steps,) arrays of addresses or row strides; None: zeros, a null pointer) and
+    the address of each of its rows. The table must stay alive until the call returns."""
+    steps = next(len(column) for column in columns if column is not None)
+    table = np.stack([np.zeros(steps, dtype=np.int64) if column is None else column
+                      for column in columns])
+    base, row_bytes = table.ctypes.data, table.strides[0]
     return table, [base + index * row_bytes for index in range(len(columns))]

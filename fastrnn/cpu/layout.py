@@ -27,6 +27,7 @@ into the part whose previous state is the initial one and the part whose previou
 history, for the products and factors computed for all steps at once.
 """
 
+import numpy as np
 import torch
 
 
@@ -212,44 +213,53 @@ class Layout:
         return (x[s0:s1] if n == self.batch else x[s0:s1, :n]).unbind(0)
 
     def step_addresses(self, x, segment):
-        """([address], [row stride]) of the views steps_of(x, segment) gives, without making
-        them (a view costs about 0.5 us: a whole-loop call over T steps needs only these)."""
+        """(addresses, row strides), int64 (steps,) arrays, of the views steps_of(x, segment)
+        gives, without making them (a view costs about 0.5 us, a Python list of T addresses
+        about as much per step: a whole-loop call over T steps needs only these)."""
         s0, s1, n = segment
         size, stride = x.element_size(), x.stride()
         if self.packed:
             row = stride[0]
             base = x.data_ptr() + self._offsets[s0] * row * size
-            return [base + k * n * row * size for k in range(s1 - s0)], [row] * (s1 - s0)
-        times = range(self.steps - 1, -1, -1) if self.reverse else range(s0, s1)
-        return [x.data_ptr() + t * stride[0] * size for t in times], [stride[1]] * len(times)
+            return _progression(base, n * row * size, s1 - s0), _constant(row, s1 - s0)
+        if self.reverse:
+            times = _progression(self.steps - 1, -1, self.steps)
+        else:
+            times = _progression(s0, 1, s1 - s0)
+        return x.data_ptr() + times * (stride[0] * size), _constant(stride[1], len(times))
 
     def previous_addresses(self, history, segment, initial):
-        """([address], [row stride]) of the views previous_steps(history, segment, initial)
-        gives, without making them."""
+        """(addresses, row strides), int64 (steps,) arrays, of the views
+        previous_steps(history, segment, initial) gives, without making them."""
         s0, s1, n = segment
         size, stride = history.element_size(), history.stride()
-        if self.reverse:
-            times = range(self.steps - 1, 0, -1)
-        elif not self.packed:
-            times = range(max(s0 - 1, 0), s1 - 1)
-        else:
+        if self.packed:
             row = stride[0]
             start = self._offsets[s0]
-            rest = [history.data_ptr() + (start + k * n) * row * size for k in range(s1 - 1 - s0)]
-            if s0 == 0:
-                return [initial.data_ptr(), *rest], [initial.stride(0), *[row] * len(rest)]
-            first = history.data_ptr() + self._offsets[s0 - 1] * row * size
-            return [first, *rest], [row] * (len(rest) + 1)
-        rest = [history.data_ptr() + t * stride[0] * size for t in times]
-        if self.reverse or s0 == 0:
-            return [initial.data_ptr(), *rest], [initial.stride(0), *[stride[1]] * len(rest)]
-        return rest, [stride[1]] * len(rest)
+            rest = _progression(history.data_ptr() + start * row * size, n * row * size,
+                                s1 - 1 - s0)
+            if s0 > 0:
+                first = history.data_ptr() + self._offsets[s0 - 1] * row * size
+                return np.concatenate([_constant(first, 1), rest]), _constant(row, s1 - s0)
+            rest_stride = row
+        else:
+            if self.reverse:
+                times = _progression(self.steps - 1, -1, self.steps - 1)
+            else:
+                times = _progression(max(s0 - 1, 0), 1, s1 - 1 - max(s0 - 1, 0))
+            rest = history.data_ptr() + times * (stride[0] * size)
+            if not (self.reverse or s0 == 0):
+                return rest, _constant(stride[1], len(rest))
+            rest_stride = stride[1]
+        return (np.concatenate([_constant(initial.data_ptr(), 1), rest]),
+                np.concatenate([_constant(initial.stride(0), 1), _constant(rest_stride, len(rest))]))
 
     def gather_addresses(self, segment):
-        """The addresses of gather_steps(segment)'s (n,) index views, without making them."""
+        """The addresses of gather_steps(segment)'s (n,) index views, an int64 (steps,) array,
+        without making them."""
         s0, s1, n = segment
         base, size = self._gather.data_ptr(), self._gather.element_size()
-        return [base + (self._offsets[s0] + k * n) * size for k in range(s1 - s0)]
+        return _progression(base + self._offsets[s0] * size, n * size, s1 - s0)
 
     def gather_steps(self, segment):
         """Per-step (n,) row indices into the caller's flattened (T*B, X) tensor (packed input:
@@ -300,3 +310,14 @@ def _time_map(t, lengths, reverse):
     if not reverse:
         return t.expand(-1, lengths.shape[0])
     return torch.where(t < lengths, lengths - 1 - t, t)
+
+
+# NumPy, not torch: these arrays are a few hundred integers, where a torch op's dispatch (a few
+# microseconds each, some twenty per whole-loop call) costs more than the arithmetic.
+def _progression(first, step, count):
+    """first + k*step for k = 0..count-1, an int64 array."""
+    return np.arange(count, dtype=np.int64) * step + first
+
+
+def _constant(value, count):
+    return np.full(count, value, dtype=np.int64)

@@ -5,6 +5,8 @@ Dimensions: T time, B batch, H hidden size, H_out the output width, G gates, R t
 step's record in units of H (LSTM 5: i f g o | c; GRU 4: r z gh_n n).
 """
 
+import numpy as np
+
 from fastrnn.cpu import fused
 
 
@@ -77,26 +79,23 @@ class ForwardLoop:
     def gx_rows(self, gxs):
         """(pointers, row strides, gather index pointers) of gx for a fused step: the step views'
         rows, or the rows the gather indices pick (per-step (n,) index views)."""
-        if self.gather:
-            return (*self._gathered_rows(len(gxs)), [index.data_ptr() for index in gxs])
+        if self.gather:  # the whole (T*B, G*H) tensor, its rows picked by index
+            steps = len(gxs)
+            return ([self.gx.data_ptr()] * steps, [self.gx.stride(0)] * steps,
+                    [index.data_ptr() for index in gxs])
         return (*fused.rows(gxs), [None] * len(gxs))
 
-    def _gathered_rows(self, steps):
-        """(pointers, row strides) of gx for a gathering step: the whole (T*B, G*H) tensor, its
-        rows picked by index."""
-        return [self.gx.data_ptr()] * steps, [self.gx.stride(0)] * steps
-
     def segment_addresses(self, segment):
-        """For a whole-loop call: the address and row-stride lists of the segment's steps, as
+        """For a whole-loop call: the columns of fused.addresses for the segment's steps, as
         (gx, gx row strides, gather indices, h_{t-1}, its row strides, record, its row strides, h_t,
-        its row strides), straight from the layout (no per-step views)."""
+        its row strides), straight from the layout (no per-step views); None for a null column."""
         layout, steps = self.problem.layout, segment[1] - segment[0]
         if self.gather:
-            gx = (*self._gathered_rows(steps), layout.gather_addresses(segment))
+            gx = (np.full(steps, self.gx.data_ptr(), dtype=np.int64),
+                  np.full(steps, self.gx.stride(0), dtype=np.int64), layout.gather_addresses(segment))
         else:
-            gx = (*layout.step_addresses(self.gx, segment), [None] * steps)
-        rec = (([None] * steps, [0] * steps) if self.rec is None
-               else layout.step_addresses(self.rec, segment))
+            gx = (*layout.step_addresses(self.gx, segment), None)
+        rec = (None, None) if self.rec is None else layout.step_addresses(self.rec, segment)
         return (*gx, *layout.previous_addresses(self.out, segment, self.h0), *rec,
                 *layout.step_addresses(self.out, segment))
 

@@ -34,6 +34,7 @@ products included (fused_steps.c's GEMM). The formulas are the ones above; the A
 where no compiler is.
 """
 
+import functools
 import sys
 
 import torch
@@ -105,11 +106,16 @@ class _ForwardLoop(ForwardLoop):
     def whole_loop(self, rows):
         return self.w_hr_t is None and fused.whole_loop(rows, self.w_hh.weight)
 
+    @functools.cached_property
+    def w_hh_panels(self):
+        """W_hh^T (H_out, 4H) packed for the whole loop's GEMM (made once per call)."""
+        return fused.pack_panels(self.w_hh.weight.t())
+
     def loop_segment(self, segment):
         steps, n = segment[1] - segment[0], segment[2]
         _table, at = fused.addresses(*self.segment_addresses(segment))
         self.kernels.lstm_forward_loop(steps, n, self.hidden, self.problem.h_out,
-                                       self.w_hh.weight_t.data_ptr(), *at[:5], self.work.data_ptr(),
+                                       self.w_hh_panels.data_ptr(), *at[:5], self.work.data_ptr(),
                                        self.work.stride(0), *at[5:], self.pre.data_ptr())
 
     def fused_segment(self, segment, h_ins, h_outs, recs):
@@ -215,19 +221,21 @@ def _fused_backward_loop(kernels, p, rec, dh_all, dh0, dc, dgates):
     c0, c_history = p.c0.contiguous(), rec[..., 4 * hidden :]
     dc_p, step, loop = dc.data_ptr(), kernels.lstm_backward, None
     if w_hr is None:
-        loop, w_hh_p = kernels.lstm_backward_loop, w_hh.contiguous()
+        loop, w_hh_panels = kernels.lstm_backward_loop, None
     for segment in reversed(layout.segments):
         n = segment[2]
         if n == 0:  # steps past every sequence's end
             continue
-        if loop is not None and fused.whole_loop(n, w_hh_p):
+        if loop is not None and fused.whole_loop(n, w_hh):
+            if w_hh_panels is None:  # packed for the loop's GEMM at the first segment it runs
+                w_hh_panels = fused.pack_panels(w_hh)
             _table, at = fused.addresses(
                 *layout.step_addresses(rec, segment),
                 *layout.previous_addresses(c_history, segment, c0),
                 *layout.step_addresses(dh_all, segment), *layout.step_addresses(dgates, segment),
                 *layout.previous_addresses(dh_all, segment, dh0))
-            loop(segment[1] - segment[0], n, hidden, w_hh_p.shape[1], w_hh_p.data_ptr(), *at[:6], dc_p,
-                 *at[6:])
+            loop(segment[1] - segment[0], n, hidden, w_hh.shape[1], w_hh_panels.data_ptr(),
+                 *at[:6], dc_p, *at[6:])
             continue
         dhs, dh_ins = layout.steps_of(dh_all, segment), layout.previous_steps(dh_all, segment, dh0)
         dgs = layout.steps_of(dgates, segment)
