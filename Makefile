@@ -36,7 +36,8 @@ bench: setup
 # The CPU path's C file (fastrnn/cpu/fused_steps.c) built with AddressSanitizer, under its tests: any
 # read or write out of a tensor's bounds aborts with a report. Tests that raise through libtorch's
 # C++ exceptions are left out (ASan's __cxa_throw interceptor fails inside libtorch_python).
-ASAN_TESTS := tests/test_cpu_fused.py tests/test_cpu_backend.py tests/test_nonfinite.py
+ASAN_TESTS := tests/test_cpu_fused.py tests/test_cpu_backend.py tests/test_cpu_inference.py \
+              tests/test_nonfinite.py
 ASAN_SKIP := not cc_may and not compiler and not switched and not built_once and not double_backward \
 	and not changing_an_output and not refused
 asan: setup
