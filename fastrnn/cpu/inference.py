@@ -68,11 +68,12 @@ def _applies(x, h0, c0, w_ih, bias, w_hh):
     from fastrnn.ops.autograd import forward_ad_active
 
     tensors = (x, h0, c0, w_ih, bias, w_hh)
-    if fused.steps(x.dtype) is None or any(t is not None and t.dtype != x.dtype for t in tensors):
+    # First: under torch.compile this is constant False and nothing below is traced.
+    if not _unobserved_cpu_call("cpu", tensors) or forward_ad_active():
         return False
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
         return False
-    if forward_ad_active() or not _unobserved_cpu_call("cpu", tensors):
+    if fused.steps(x.dtype) is None or any(t is not None and t.dtype != x.dtype for t in tensors):
         return False
     batch, hidden = h0.shape[0], w_hh.shape[1]
     if x.shape[0] == 0 or batch == 0 or hidden == 0 or w_ih.shape[1] == 0:
