@@ -156,7 +156,7 @@ def parse_pytest(text):
 # run cut at its time box (no pytest summary: xdist's workers go down with the box's signals)
 # still says which tests passed, failed or were skipped.
 LIVE_PREFIX = "::: "
-_LIVE_LINE = re.compile(r"^::: (passed|failed|skipped) [\d.]+s (\S+)", re.M)
+_LIVE_LINE = re.compile("^" + re.escape(LIVE_PREFIX) + r"(passed|failed|skipped) [\d.]+s (\S+)", re.M)
 _COLLECTED = re.compile(r"\[(\d+) items?\]|collected (\d+) items?")
 
 

@@ -13,8 +13,6 @@ The float formulas are the recurrence's; the sums run in another order (x_t W_ih
 W_hh^T, then the bias), so the results match the op path to rounding, not bit for bit.
 """
 
-import torch
-
 from fastrnn.cpu import fused
 from fastrnn.cpu.function import _layout
 
@@ -64,14 +62,10 @@ def _applies(x, h0, c0, w_ih, bias, w_hh):
     """Whether the call is inference on plain CPU tensors of a dtype with compiled steps, nothing
     tracing or intercepting it (as for the op's direct path, fastrnn.ops), with every segment in
     the whole loop's bounds (fused.whole_loop) and something to compute."""
-    from fastrnn.ops import _unobserved_cpu_call
-    from fastrnn.ops.autograd import forward_ad_active
+    from fastrnn.ops import unobserved_cpu_inference
 
     tensors = (x, h0, c0, w_ih, bias, w_hh)
-    # First: under torch.compile this is constant False and nothing below is traced.
-    if not _unobserved_cpu_call("cpu", tensors) or forward_ad_active():
-        return False
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+    if not unobserved_cpu_inference(tensors):
         return False
     if fused.steps(x.dtype) is None or any(t is not None and t.dtype != x.dtype for t in tensors):
         return False

@@ -72,7 +72,7 @@ def recurrence(backend, cell, gx, h0, c0, w_hh, w_hr=None, b_hh=None, lengths=No
         raise ValueError(f"packed input (a 2-D gx) runs on the cpu backend with lengths, not on "
                          f"{backend!r}{'' if lengths is not None else ' without lengths'}")
     tensors = (gx, h0, c0, w_hh, w_hr, b_hh)
-    store = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    store = _needs_grad(tensors)
     call = cells.Call(cell=cell, backend=backend, gx=gx, h0=h0, c0=c0, w_hh=w_hh, w_hr=w_hr,
                       b_hh=b_hh, lengths=lengths, reverse=bool(reverse), nonlinearity=nonlinearity,
                       store=store)
@@ -91,6 +91,19 @@ def recurrence(backend, cell, gx, h0, c0, w_hh, w_hr=None, b_hh=None, lengths=No
 
 
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+
+def _needs_grad(tensors):
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def unobserved_cpu_inference(tensors):
+    """True for a cpu-backend call on `tensors` that may skip the op: no gradient needed, no
+    forward-mode AD, nothing tracing or intercepting (the rule of recurrence's direct path; the
+    LSTM's inference layer, fastrnn.cpu.inference, uses it too). Under torch.compile it is False
+    before anything else is asked."""
+    return (_unobserved_cpu_call("cpu", tensors) and not forward_ad_active()
+            and not _needs_grad(tensors))
 
 
 def _unobserved_cpu_call(backend, tensors):
