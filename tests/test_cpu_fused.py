@@ -32,7 +32,8 @@ def fresh_load(monkeypatch, tmp_path):
 
 
 def _counting(monkeypatch):
-    """Route fused.steps through wrappers that count each step function's calls."""
+    """Route fused.steps through wrappers that count each step function's calls (not the weight
+    packing a whole loop's caller runs once per call)."""
     calls = {}
     steps = fused.steps
 
@@ -43,7 +44,8 @@ def _counting(monkeypatch):
 
         def wrap(name):
             def call(*args):
-                calls[name] = calls.get(name, 0) + 1
+                if name != "pack_panels":
+                    calls[name] = calls.get(name, 0) + 1
                 return getattr(table, name)(*args)
             return call
 
@@ -150,13 +152,30 @@ def test_the_aten_fallback_matches_the_reference(monkeypatch, cell, proj, steps,
 def test_whole_loop_products_at_block_sizes(monkeypatch, steps, batch, lengths, dtype):
     """The whole loop's own GEMM in its register blocks (6, 4, 2 and 1 rows by a 64-column panel,
     32 in float64) and their remainders: H=70 gives the forward product 280 = 4*64 + 24 columns
-    (8*32 + 24) and the backward's 70 = 64 + 6 (2*32 + 6) over K = 280, more than one 64-deep K
-    block; 6 and 7 rows are a block of 6 and one row left, fewer rows as sequences end."""
+    (8*32 + 24) over K = 70 and the backward's 70 = 64 + 6 (2*32 + 6) over K = 280; 6 and 7 rows
+    are a block of 6 and one row left, fewer rows as sequences end."""
     _set_whole_loop(monkeypatch, True)
     calls = _counting(monkeypatch)
     for reverse in (False, True):
         _check("lstm", 0, steps, batch, lengths, reverse, dtype, hidden=70)
     assert calls.keys() == {"lstm_forward_loop", "lstm_backward_loop"}
+
+
+@needs_compiler
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize(("k", "n"), [(70, 280), (280, 70), (5, 3), (1, 64), (3, 129)])
+@pytest.mark.parametrize("view", ["transposed", "contiguous", "expanded"])
+def test_pack_panels_lays_out_the_documented_panels(dtype, k, n, view):
+    """Panels of C columns, each (K, C) row-major, then the N % C columns left, from any strided
+    view: a weight's transpose (how the loops pass it), a row-major matrix, a broadcast row."""
+    cols = fused.PANEL_COLS[dtype]
+    source = torch.randn(n, k, dtype=dtype)
+    b = {"transposed": source.t(), "contiguous": source.t().contiguous(),
+         "expanded": source.t()[:1].expand(k, n)}[view]
+    full = n // cols * cols
+    expected = torch.cat([b[:, start:start + cols].reshape(-1) for start in range(0, full, cols)]
+                         + [b[:, full:].reshape(-1)])
+    assert torch.equal(fused.pack_panels(b), expected)
 
 
 def test_the_whole_loop_rule():

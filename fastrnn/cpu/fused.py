@@ -61,6 +61,8 @@ _SIGNATURES = {
                             _PTR, _I64, _PTR, _PTR, _PTR),
     "lstm_backward_loop": (_I64, _I64, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _PTR, _PTR, _PTR, _PTR,
                            _PTR, _PTR, _PTR, _PTR),
+    # K, N, b, its strides (k, n), the packed copy.
+    "pack_panels": (_I64, _I64, _PTR, _I64, _I64, _PTR),
     "sigmoid": (_I64, _PTR, _PTR),
     "tanh": (_I64, _PTR, _PTR),
 }
@@ -213,12 +215,12 @@ PANEL_COLS = {torch.float32: 64, torch.float64: 32}
 def pack_panels(b):
     """b (K, N) in the layout of fused_steps.c's GEMM operand: a new contiguous 1-D tensor holding
     the N // C panels of C = PANEL_COLS[dtype] columns, each (K, C) row-major, then the remaining
-    (K, N % C) columns row-major. b may be any strided view (a transposed weight)."""
+    (K, N % C) columns row-major. b may be any strided view (a transposed weight); its dtype needs
+    compiled steps (fused.steps)."""
     k, n = b.shape
-    cols = PANEL_COLS[b.dtype]
-    full = n // cols * cols
-    panels = b[:, :full].reshape(k, n // cols, cols).transpose(0, 1)
-    return torch.cat([panels.reshape(-1), b[:, full:].reshape(-1)])
+    packed = b.new_empty(k * n)
+    steps(b.dtype).pack_panels(k, n, b.data_ptr(), *b.stride(), packed.data_ptr())
+    return packed
 
 
 def addresses(*columns):

@@ -190,18 +190,39 @@ static inline double tanh_d(double x) { return tanh(x); }
 
 /* ---- small products and whole loops ---------------------------------------------------------- */
 
-/* c (n, N) = a (n, K; row stride lda) b (K, N), or c += a b when `accumulate`; c's row stride ldc.
-   b comes packed in panels (fused.py's pack_panels): N / COLS panels of COLS columns, panel p at
+/* c (n, N) = a1 b1 + a2 b2, or c += a1 b1 + a2 b2 when `accumulate`: a1 (n, K1; row stride lda1),
+   b1 (K1, N), and likewise a2, b2 (K2 = 0: no second term, a2 and b2 repeating a1 and b1, never
+   read); c's row stride ldc. Each b comes
+   packed in panels (fused.py's pack_panels): N / COLS panels of COLS columns, panel p at
    bp + p*K*COLS holding b[k, p*COLS + u] at k*COLS + u, then the R = N % COLS remaining columns
    at bp + (N/COLS)*K*COLS, b[k, N - R + u] at k*R + u. Contiguous panels keep the columns a
-   register block reads in the L1 cache (b's own rows, 4N bytes apart, map to few cache sets: at
-   H=64 the unpacked product ran at 72 GFLOP/s, packed 120), and K in blocks of KB keeps a panel's
-   block at 16 KiB. Register blocks of 6, 4, 2 and 1 rows by one panel (float: 6 x 4 accumulators
-   of 16 with AVX-512). Every sum runs in the order k = 0..K-1 (c holds it between K blocks). For
-   the small batches where a library call's fixed cost is most of the product (fused.py). */
+   register block reads together (b's own rows, 4N bytes apart, map to few cache sets: at H=64
+   the unpacked product ran at 72 GFLOP/s, packed 120). Register blocks of 6, 4, 2 and 1 rows by
+   one panel (float: 6 x 4 accumulators of 16 with AVX-512) run over the whole of K1 then K2, so
+   the accumulators are loaded and stored once per block; the panel streams from the L2 cache,
+   each k's 256-byte row prefetched GEMM_PREFETCH rows ahead (the hardware prefetcher alone left
+   the block waiting: B=64 H=128, x_t W_ih^T + h W_hh^T per step, 104 GFLOP/s with K in 64-deep
+   blocks and c reloaded between them, 113 whole-K with one prefetch a row, 124 with the row's
+   four cache lines; this core's FMA peak is 152). Every sum runs in the order k = 0..K1-1, then
+   0..K2-1. For the small batches where a library call's fixed cost is most of the product and
+   MKL repacks the weight on every call (fused.py). */
+enum { GEMM_PREFETCH = 4 };
+
+#define GEMM_TERM(T, ROWS, COLS, a, lda, K, panel)                                                  \
+    for (int64_t k = 0; k < K; ++k) {                                                              \
+        const T *bk = panel + k * COLS;                                                            \
+        for (int q = 0; q < 4; ++q)                                                                \
+            __builtin_prefetch((const char *)(bk + GEMM_PREFETCH * COLS) + 64 * q);                \
+        for (int r = 0; r < ROWS; ++r) {                                                           \
+            T ar = a[r * lda + k];                                                                 \
+            for (int u = 0; u < COLS; ++u) acc[r][u] += ar * bk[u];                                \
+        }                                                                                          \
+    }
+
 #define GEMM_BLOCK(NAME, T, ROWS, COLS)                                                             \
-    static inline void NAME(int64_t k0, int64_t k1, const T *RESTRICT a, int64_t lda,             \
-                            const T *RESTRICT panel, T *RESTRICT c, int64_t ldc, int load) {       \
+    static inline void NAME(const T *RESTRICT a1, int64_t lda1, int64_t K1, const T *RESTRICT p1, \
+                            const T *RESTRICT a2, int64_t lda2, int64_t K2, const T *RESTRICT p2, \
+                            T *RESTRICT c, int64_t ldc, int load) {                                \
         T acc[ROWS][COLS];                                                                         \
         if (load) {                                                                                \
             for (int r = 0; r < ROWS; ++r) memcpy(acc[r], c + r * ldc, sizeof acc[r]);            \
@@ -209,46 +230,67 @@ static inline double tanh_d(double x) { return tanh(x); }
             for (int r = 0; r < ROWS; ++r)                                                         \
                 for (int u = 0; u < COLS; ++u) acc[r][u] = 0;                                      \
         }                                                                                          \
-        for (int64_t k = k0; k < k1; ++k) {                                                        \
-            const T *bk = panel + k * COLS;                                                        \
-            for (int r = 0; r < ROWS; ++r) {                                                       \
-                T ar = a[r * lda + k];                                                             \
-                for (int u = 0; u < COLS; ++u) acc[r][u] += ar * bk[u];                            \
-            }                                                                                      \
-        }                                                                                          \
+        GEMM_TERM(T, ROWS, COLS, a1, lda1, K1, p1)                                                 \
+        GEMM_TERM(T, ROWS, COLS, a2, lda2, K2, p2)                                                 \
         for (int r = 0; r < ROWS; ++r) memcpy(c + r * ldc, acc[r], sizeof acc[r]);                \
     }
 
-enum { GEMM_KB = 64 };
+/* The R < COLS columns after the panels, one row at a time, in the same order of sums. */
+#define GEMM_REST(NAME, T)                                                                          \
+    static void NAME(int64_t n, int64_t R, const T *RESTRICT a1, int64_t lda1, int64_t K1,        \
+                     const T *RESTRICT r1, const T *RESTRICT a2, int64_t lda2, int64_t K2,        \
+                     const T *RESTRICT r2, T *RESTRICT c, int64_t ldc, int load) {                 \
+        for (int64_t j = 0; j < n; ++j) {                                                          \
+            T *cj = c + j * ldc;                                                                   \
+            if (!load)                                                                             \
+                for (int64_t u = 0; u < R; ++u) cj[u] = 0;                                         \
+            for (int64_t k = 0; k < K1; ++k)                                                       \
+                for (int64_t u = 0; u < R; ++u) cj[u] += a1[j * lda1 + k] * r1[k * R + u];        \
+            for (int64_t k = 0; k < K2; ++k)                                                       \
+                for (int64_t u = 0; u < R; ++u) cj[u] += a2[j * lda2 + k] * r2[k * R + u];        \
+        }                                                                                          \
+    }
 
-#define GEMM(NAME, T, COLS, B6, B4, B2, B1)                                                         \
-    static void NAME(int64_t n, int64_t K, int64_t N, const T *RESTRICT a, int64_t lda,            \
-                     const T *RESTRICT bp, T *RESTRICT c, int64_t ldc, int accumulate) {           \
-        const int64_t panels = N / COLS, R = N - panels * COLS;                                    \
-        const T *rest = bp + panels * K * COLS;                                                    \
-        for (int64_t k0 = 0; k0 < K; k0 += GEMM_KB) {                                              \
-            const int64_t k1 = k0 + GEMM_KB < K ? k0 + GEMM_KB : K;                                \
-            const int load = accumulate || k0 > 0;                                                 \
-            for (int64_t p = 0; p < panels; ++p) {                                                 \
-                const T *panel = bp + p * K * COLS;                                                \
-                T *cp = c + p * COLS;                                                              \
-                int64_t j = 0;                                                                     \
-                for (; j + 6 <= n; j += 6) B6(k0, k1, a + j * lda, lda, panel, cp + j * ldc, ldc, load); \
-                if (j + 4 <= n) { B4(k0, k1, a + j * lda, lda, panel, cp + j * ldc, ldc, load); j += 4; } \
-                if (j + 2 <= n) { B2(k0, k1, a + j * lda, lda, panel, cp + j * ldc, ldc, load); j += 2; } \
-                if (j < n) B1(k0, k1, a + j * lda, lda, panel, cp + j * ldc, ldc, load);          \
+#define GEMM(NAME, T, COLS, REST, B6, B4, B2, B1)                                                   \
+    static void NAME(int64_t n, int64_t N, const T *RESTRICT a1, int64_t lda1, int64_t K1,        \
+                     const T *RESTRICT bp1, const T *RESTRICT a2, int64_t lda2, int64_t K2,       \
+                     const T *RESTRICT bp2, T *RESTRICT c, int64_t ldc, int accumulate) {          \
+        const int64_t panels = N / COLS;                                                           \
+        for (int64_t p = 0; p < panels; ++p) {                                                     \
+            const T *q1 = bp1 + p * K1 * COLS, *q2 = bp2 + p * K2 * COLS;                          \
+            T *cp = c + p * COLS;                                                                  \
+            int64_t j = 0;                                                                         \
+            for (; j + 6 <= n; j += 6)                                                             \
+                B6(a1 + j * lda1, lda1, K1, q1, a2 + j * lda2, lda2, K2, q2, cp + j * ldc, ldc, accumulate); \
+            if (j + 4 <= n) {                                                                      \
+                B4(a1 + j * lda1, lda1, K1, q1, a2 + j * lda2, lda2, K2, q2, cp + j * ldc, ldc, accumulate); \
+                j += 4;                                                                            \
             }                                                                                      \
-            for (int64_t j = 0; j < n && R > 0; ++j) {                                             \
-                T *cj = c + j * ldc + panels * COLS;                                               \
-                const T *aj = a + j * lda;                                                         \
-                if (!load)                                                                         \
-                    for (int64_t u = 0; u < R; ++u) cj[u] = 0;                                     \
-                for (int64_t k = k0; k < k1; ++k) {                                                \
-                    const T *bk = rest + k * R;                                                    \
-                    T ak = aj[k];                                                                  \
-                    for (int64_t u = 0; u < R; ++u) cj[u] += ak * bk[u];                           \
-                }                                                                                  \
+            if (j + 2 <= n) {                                                                      \
+                B2(a1 + j * lda1, lda1, K1, q1, a2 + j * lda2, lda2, K2, q2, cp + j * ldc, ldc, accumulate); \
+                j += 2;                                                                            \
             }                                                                                      \
+            if (j < n)                                                                             \
+                B1(a1 + j * lda1, lda1, K1, q1, a2 + j * lda2, lda2, K2, q2, cp + j * ldc, ldc, accumulate); \
+        }                                                                                          \
+        if (N > panels * COLS)                                                                     \
+            REST(n, N - panels * COLS, a1, lda1, K1, bp1 + panels * K1 * COLS, a2, lda2, K2,       \
+                 bp2 + panels * K2 * COLS, c + panels * COLS, ldc, accumulate);                    \
+    }
+
+/* b (K, N), element (k, u) at b[k*ld_k + u*ld_n] (a transposed weight: ld_k = 1), into the
+   GEMM's panels above at out (K*N elements). Reads each panel column by column, so a weight's
+   rows are read contiguously and the writes (COLS apart) stay within the panel in the L1 cache;
+   torch's strided copy of the same two transposes took 0.4 ms of an H=128 layer's call. */
+#define PACK_PANELS(NAME, T, COLS)                                                                  \
+    void NAME(int64_t K, int64_t N, const T *RESTRICT b, int64_t ld_k, int64_t ld_n,               \
+              T *RESTRICT out) {                                                                   \
+        for (int64_t start = 0; start < N; start += COLS) {                                        \
+            const int64_t width = N - start < COLS ? N - start : COLS;                             \
+            T *panel = out + start * K;                                                            \
+            for (int64_t u = 0; u < width; ++u)                                                    \
+                for (int64_t k = 0; k < K; ++k)                                                    \
+                    panel[k * width + u] = b[k * ld_k + (start + u) * ld_n];                       \
         }                                                                                          \
     }
 
@@ -264,7 +306,8 @@ enum { GEMM_KB = 64 };
               const int64_t *ld_h_in, T *work, int64_t ld_work, const int64_t *rec,                \
               const int64_t *ld_rec, const int64_t *h, const int64_t *ld_h, T *pre) {              \
         for (int64_t s = 0; s < steps; ++s) {                                                      \
-            GEMM_T(n, K, 4 * H, AT(const T, h_in[s]), ld_h_in[s], wt, pre, 4 * H, 0);              \
+            const T *hs = AT(const T, h_in[s]);                                                    \
+            GEMM_T(n, 4 * H, hs, ld_h_in[s], K, wt, hs, ld_h_in[s], 0, wt, pre, 4 * H, 0);         \
             STEP(n, H, pre, 4 * H, AT(const T, gx[s]), ld_gx[s], AT(const int64_t, index[s]), work, \
                  ld_work, AT(T, rec[s]), ld_rec[s], AT(T, h[s]), ld_h[s]);                         \
         }                                                                                          \
@@ -281,8 +324,8 @@ enum { GEMM_KB = 64 };
               const int64_t *h_in, const int64_t *ld_h_in, T *work, int64_t ld_work,               \
               const int64_t *h, const int64_t *ld_h, T *pre) {                                     \
         for (int64_t s = 0; s < steps; ++s) {                                                      \
-            GEMM_T(n, I, 4 * H, AT(const T, x[s]), ld_x[s], wi, pre, 4 * H, 0);                    \
-            GEMM_T(n, K, 4 * H, AT(const T, h_in[s]), ld_h_in[s], wh, pre, 4 * H, 1);              \
+            GEMM_T(n, 4 * H, AT(const T, x[s]), ld_x[s], I, wi, AT(const T, h_in[s]), ld_h_in[s], K, \
+                   wh, pre, 4 * H, 0);                                                             \
             STEP(n, H, pre, 4 * H, bias, 0, 0, work, ld_work, 0, 0, AT(T, h[s]), ld_h[s]);         \
         }                                                                                          \
     }
@@ -298,7 +341,8 @@ enum { GEMM_KB = 64 };
         for (int64_t s = steps - 1; s >= 0; --s) {                                                 \
             STEP(n, H, AT(const T, rec[s]), ld_rec[s], AT(const T, c_prev[s]), ld_c_prev[s],       \
                  AT(const T, dh[s]), ld_dh[s], dc, AT(T, dgates[s]), ld_dgates[s], 0, 0);          \
-            GEMM_T(n, 4 * H, K, AT(const T, dgates[s]), ld_dgates[s], w, AT(T, dh_in[s]),          \
+            const T *ds = AT(const T, dgates[s]);                                                  \
+            GEMM_T(n, K, ds, ld_dgates[s], 4 * H, w, ds, ld_dgates[s], 0, w, AT(T, dh_in[s]),      \
                    ld_dh_in[s], 1);                                                                \
         }                                                                                          \
     }
@@ -320,8 +364,12 @@ GEMM_BLOCK(block6_f64, double, 6, 32)
 GEMM_BLOCK(block4_f64, double, 4, 32)
 GEMM_BLOCK(block2_f64, double, 2, 32)
 GEMM_BLOCK(block1_f64, double, 1, 32)
-GEMM(gemm_f32, float, 64, block6_f32, block4_f32, block2_f32, block1_f32)
-GEMM(gemm_f64, double, 32, block6_f64, block4_f64, block2_f64, block1_f64)
+GEMM_REST(gemm_rest_f32, float)
+GEMM_REST(gemm_rest_f64, double)
+GEMM(gemm_f32, float, 64, gemm_rest_f32, block6_f32, block4_f32, block2_f32, block1_f32)
+GEMM(gemm_f64, double, 32, gemm_rest_f64, block6_f64, block4_f64, block2_f64, block1_f64)
+PACK_PANELS(fastrnn_pack_panels_f32, float, 64)
+PACK_PANELS(fastrnn_pack_panels_f64, double, 32)
 LSTM_FORWARD_LOOP(fastrnn_lstm_forward_loop_f32, fastrnn_lstm_forward_f32, gemm_f32, float)
 LSTM_FORWARD_LOOP(fastrnn_lstm_forward_loop_f64, fastrnn_lstm_forward_f64, gemm_f64, double)
 LSTM_INFERENCE_LOOP(fastrnn_lstm_inference_loop_f32, fastrnn_lstm_forward_f32, gemm_f32, float)
