@@ -125,8 +125,8 @@ def _module_calls(monkeypatch, model, x, grad=False):
 
 
 def test_only_where_it_applies(monkeypatch):
-    """Training, a projection, more rows than the whole loop takes, half precision: the recurrence
-    op's path (gx, then the op) instead."""
+    """Training, a projection, more rows than the whole loop takes, H=256 under 32 rows, H=512,
+    half precision: the recurrence op's path (gx, then the op) instead."""
     model = fastrnn.LSTM(4, 8)
     x = torch.randn(5, 3, 4)
     assert set(_module_calls(monkeypatch, model, x)) == {"lstm_inference_loop"}
@@ -134,8 +134,31 @@ def test_only_where_it_applies(monkeypatch):
     assert "lstm_inference_loop" not in _module_calls(monkeypatch, fastrnn.LSTM(4, 8, proj_size=2), x)
     wide = torch.randn(5, fused.LOOP_MAX_ROWS + 1, 4)
     assert "lstm_inference_loop" not in _module_calls(monkeypatch, model, wide)
+    # H=256: from 32 rows (the wider bounds), not at 8
+    large = fastrnn.LSTM(256, 256)
+    assert set(_module_calls(monkeypatch, large, torch.randn(2, 32, 256))) == {"lstm_inference_loop"}
+    assert "lstm_inference_loop" not in _module_calls(monkeypatch, large, torch.randn(2, 8, 256))
+    assert "lstm_inference_loop" not in _module_calls(monkeypatch, fastrnn.LSTM(512, 512),
+                                                      torch.randn(2, 32, 512))
     half = fastrnn.LSTM(4, 8).to(torch.bfloat16)
     assert "lstm_inference_loop" not in _module_calls(monkeypatch, half, x.to(torch.bfloat16))
+
+
+@pytest.mark.parametrize("batch", [32, 40])
+def test_the_wider_bounds_match_torch(monkeypatch, batch):
+    """H=256 from 32 rows (inference.WIDE_MIN_ROWS): float64 against torch.nn to 1e-10; 32 rows
+    run as register blocks of 6, 6, 6, 6, 4, 4 (not 6 + 2 at the end), 40 as six of 6 and a 4."""
+    torch.manual_seed(0)
+    theirs = torch.nn.LSTM(256, 256).double()
+    ours = fastrnn.LSTM(256, 256).double()
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(3, batch, 256, dtype=torch.float64)
+    calls = _counting(monkeypatch)
+    with torch.no_grad():
+        (out, (h_n, c_n)), (expected, (h_e, c_e)) = ours(x), theirs(x)
+    assert calls == {"lstm_inference_loop": 1}
+    for a, e in ((out, expected), (h_n, h_e), (c_n, c_e)):
+        torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-10)
 
 
 def test_not_under_a_dispatch_mode(monkeypatch):

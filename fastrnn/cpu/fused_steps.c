@@ -260,12 +260,12 @@ enum { GEMM_PREFETCH = 4 };
             const T *q1 = bp1 + p * K1 * COLS, *q2 = bp2 + p * K2 * COLS;                          \
             T *cp = c + p * COLS;                                                                  \
             int64_t j = 0;                                                                         \
-            for (; j + 6 <= n; j += 6)                                                             \
+            /* eight rows left run as two blocks of four, not six and two: each block streams   \
+               the panel once, and a 2-row block's FMAs wait on its loads */                       \
+            for (; j + 6 <= n && n - j != 8; j += 6)                                               \
                 B6(a1 + j * lda1, lda1, K1, q1, a2 + j * lda2, lda2, K2, q2, cp + j * ldc, ldc, accumulate); \
-            if (j + 4 <= n) {                                                                      \
+            for (; j + 4 <= n; j += 4)                                                             \
                 B4(a1 + j * lda1, lda1, K1, q1, a2 + j * lda2, lda2, K2, q2, cp + j * ldc, ldc, accumulate); \
-                j += 4;                                                                            \
-            }                                                                                      \
             if (j + 2 <= n) {                                                                      \
                 B2(a1 + j * lda1, lda1, K1, q1, a2 + j * lda2, lda2, K2, q2, cp + j * ldc, ldc, accumulate); \
                 j += 2;                                                                            \
