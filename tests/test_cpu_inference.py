@@ -125,15 +125,17 @@ def _module_calls(monkeypatch, model, x, grad=False):
 
 
 def test_only_where_it_applies(monkeypatch):
-    """Training, a projection, more rows than the whole loop takes, H=256 under 32 rows, H=512,
-    half precision: the recurrence op's path (gx, then the op) instead."""
+    """Training, a projection, H=256 under 32 rows, H=512, half precision: the recurrence op's path
+    (gx, then the op) instead; more rows than training's whole loop takes still run here."""
     model = fastrnn.LSTM(4, 8)
     x = torch.randn(5, 3, 4)
     assert set(_module_calls(monkeypatch, model, x)) == {"lstm_inference_loop"}
     assert set(_module_calls(monkeypatch, model, x, grad=True)) == {"lstm_forward_loop"}
     assert "lstm_inference_loop" not in _module_calls(monkeypatch, fastrnn.LSTM(4, 8, proj_size=2), x)
+    # no bound on the rows, unlike training's whole loop
     wide = torch.randn(5, fused.LOOP_MAX_ROWS + 1, 4)
-    assert "lstm_inference_loop" not in _module_calls(monkeypatch, model, wide)
+    assert set(_module_calls(monkeypatch, model, wide)) == {"lstm_inference_loop"}
+    assert "lstm_forward_loop" not in _module_calls(monkeypatch, model, wide, grad=True)
     # H=256: from 32 rows (the wider bounds), not at 8
     large = fastrnn.LSTM(256, 256)
     assert set(_module_calls(monkeypatch, large, torch.randn(2, 32, 256))) == {"lstm_inference_loop"}
@@ -144,10 +146,11 @@ def test_only_where_it_applies(monkeypatch):
     assert "lstm_inference_loop" not in _module_calls(monkeypatch, half, x.to(torch.bfloat16))
 
 
-@pytest.mark.parametrize("batch", [32, 40])
+@pytest.mark.parametrize("batch", [32, 40, 70])
 def test_the_wider_bounds_match_torch(monkeypatch, batch):
     """H=256 from 32 rows (inference.WIDE_MIN_ROWS): float64 against torch.nn to 1e-10; 32 rows
-    run as register blocks of 6, 6, 6, 6, 4, 4 (not 6 + 2 at the end), 40 as six of 6 and a 4."""
+    run as register blocks of 6, 6, 6, 6, 4, 4 (not 6 + 2 at the end), 40 as six of 6 and a 4; 70
+    rows are more than training's whole loop takes (fused.LOOP_MAX_ROWS)."""
     torch.manual_seed(0)
     theirs = torch.nn.LSTM(256, 256).double()
     ours = fastrnn.LSTM(256, 256).double()

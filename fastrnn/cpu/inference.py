@@ -4,11 +4,11 @@ Dimensions: T time, B batch, I input size, H hidden size, N = sum(lengths) with 
 
 functional runs a layer as gx = x W_ih^T + b, one library product over all T*B rows, then the
 recurrence op on gx. For an LSTM without projection in inference (nothing needs a gradient and
-nothing traces or intercepts the call) whose steps fit fused_steps.c's whole loop, this layer
-skips gx: each step's products take x_t and h_{t-1} against the two weights packed once for the
-call, and the step adds the bias. That saves writing the (T, B, 4H) gx and reading it back from
-memory, and the library's product at these shapes: at T=100 B=64 H=64 (one thread, a 2-core
-AVX-512 Xeon) the product of all steps took 2.8-3.4 ms (65-75 GFLOP/s) of an 8.4 ms layer.
+nothing traces or intercepts the call) within the bounds below, this layer skips gx: each step's
+products take x_t and h_{t-1} against the two weights packed once for the call, and the step adds
+the bias. That saves writing the (T, B, 4H) gx and reading it back from memory, and the library's
+product at these shapes: at T=100 B=64 H=64 (one thread, a 2-core AVX-512 Xeon) the product of
+all steps took 2.8-3.4 ms (65-75 GFLOP/s) of an 8.4 ms layer.
 The float formulas are the recurrence's; the sums run in another order (x_t W_ih^T + h_{t-1}
 W_hh^T, then the bias), so the results match the op path to rounding, not bit for bit.
 """
@@ -16,11 +16,13 @@ W_hh^T, then the bias), so the results match the op path to rounding, not bit fo
 from fastrnn.cpu import fused
 from fastrnn.cpu.function import _layout
 
-# Beyond the whole loop's bounds (fused.whole_loop: the weights of H <= 128), this layer also runs
-# weights up to H=256's (1024, 256) when 32 to LOOP_MAX_ROWS rows fill the GEMM's register blocks.
-# One thread, a 2-core AVX-512 Xeon, T=100, speedup vs torch.nn with the op path (MKL's products:
-# gx for all steps, then one per step) / this layer, alternating in one process: H=256 B=64
-# 0.81x / 0.88x, B=32 0.78x / 0.81x, B=8 0.86x / 0.74x; H=512 (T=50) B=32 0.95x / 0.80x, B=64
+# Where this layer runs instead of the op path (gx for all steps by MKL, then the recurrence op):
+# the weights of H <= 128 (fused.LOOP_MAX_WEIGHT) at any batch, and up to H=256's (1024, 256) from 32
+# rows, where the rows fill the GEMM's register blocks. No bound on the rows: the GEMM streams each
+# panel once per block of 6 rows whatever their number. One thread, a 2-core AVX-512 Xeon, T=100,
+# speedup vs torch.nn with the op path / this layer, alternating in one process: H=64 B=128
+# 0.59x / 0.88x, B=256 0.58x / 0.88x; H=128 B=128 0.76x / 0.87x; H=256 B=8 0.86x / 0.74x, B=32
+# 0.78x / 0.85x, B=64 0.81x / 0.88x, B=128 0.80x / 0.98x; H=512 (T=50) B=32 0.95x / 0.80x, B=64
 # 1.05x / 0.93x (8 MiB of packed weights stream from the L3 cache every step).
 WIDE_MIN_ROWS = 32
 WIDE_MAX_WEIGHT = 1 << 18
@@ -69,8 +71,8 @@ def lstm_inference_layer(x, h0, c0, w_ih, bias, w_hh, lengths=None, reverse=Fals
 
 def _applies(x, h0, c0, w_ih, bias, w_hh):
     """Whether the call is inference on plain CPU tensors of a dtype with compiled steps, nothing
-    tracing or intercepting it (as for the op's direct path, fastrnn.ops), with every segment in
-    the whole loop's bounds (fused.whole_loop) or the wider ones above, and something to compute."""
+    tracing or intercepting it (as for the op's direct path, fastrnn.ops), within the bounds above,
+    with something to compute."""
     from fastrnn.ops import unobserved_cpu_inference
 
     tensors = (x, h0, c0, w_ih, bias, w_hh)
@@ -81,7 +83,5 @@ def _applies(x, h0, c0, w_ih, bias, w_hh):
     batch, hidden = h0.shape[0], w_hh.shape[1]
     if x.shape[0] == 0 or batch == 0 or hidden == 0 or w_ih.shape[1] == 0:
         return False
-    if fused.whole_loop(batch, w_hh) and w_ih.numel() <= fused.LOOP_MAX_WEIGHT:
-        return True
-    return (WIDE_MIN_ROWS <= batch <= fused.LOOP_MAX_ROWS
-            and max(w_ih.numel(), w_hh.numel()) <= WIDE_MAX_WEIGHT)
+    weight = max(w_ih.numel(), w_hh.numel())
+    return weight <= fused.LOOP_MAX_WEIGHT or (batch >= WIDE_MIN_ROWS and weight <= WIDE_MAX_WEIGHT)
