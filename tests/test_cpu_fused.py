@@ -178,6 +178,26 @@ def test_pack_panels_lays_out_the_documented_panels(dtype, k, n, view):
     assert torch.equal(fused.pack_panels(b), expected)
 
 
+@needs_compiler
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("lengths", [None, [3, 1] * 35], ids=["padded", "lengths"])
+def test_inference_runs_every_segment_as_a_whole_loop(monkeypatch, dtype, lengths):
+    """Without a gradient the LSTM's segments run the whole loop beyond fused.whole_loop's bounds
+    (70 rows, H=200: a weight of (800, 200)), not MKL's packed per-step product: one call per
+    segment, outputs as the float64 reference's."""
+    inputs = recurrence_inputs("lstm", 3, 70, 200)
+    assert not fused.whole_loop(70, inputs["w_hh"])
+    lengths = None if lengths is None else torch.tensor(lengths)
+    cast = {k: None if v is None else v.detach().to(dtype) for k, v in inputs.items()}
+    calls = _counting(monkeypatch)
+    with torch.no_grad():
+        actual = _call(cpu, "lstm", "tanh", cast, lengths, False)
+        expected = _call(reference, "lstm", "tanh", inputs, lengths, False)
+    assert calls == {"lstm_forward_loop": 1 if lengths is None else 2}
+    for index, (a, e) in enumerate(zip(actual, expected)):
+        assert_close(a, e, f"output {index}")
+
+
 def test_the_whole_loop_rule():
     """Small batches with a small weight only: larger products run MKL's, per step."""
     small, large = torch.empty(4 * 64, 64), torch.empty(4 * 256, 256)

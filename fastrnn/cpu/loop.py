@@ -51,10 +51,10 @@ class ForwardLoop:
             n = segment[2]
             if n == 0:  # steps past every sequence's end (T above the longest length)
                 continue
-            self.start_segment(n, segment[1] - segment[0])
             if self.kernels is not None and self.whole_loop(n):
                 self.loop_segment(segment)
                 continue
+            self.start_segment(n, segment[1] - segment[0])
             h_ins = layout.previous_steps(self.out, segment, self.h0)
             h_outs = layout.steps_of(self.out, segment)
             recs = None if self.rec is None else layout.steps_of(self.rec, segment)
@@ -69,7 +69,8 @@ class ForwardLoop:
         return layout.gather_steps(segment) if self.gather else layout.steps_of(self.gx, segment)
 
     def start_segment(self, rows, steps):
-        """Called before each segment's steps (the LSTM prepares its packed weight)."""
+        """Called before the steps of each segment that is not a whole loop (the LSTM prepares
+        MKL's packed weight)."""
 
     def whole_loop(self, rows):
         """Whether a segment of `rows` rows runs as one call (loop_segment) of the cell's whole
