@@ -73,7 +73,9 @@ def _run_direction(impl, mode, layer_input, states, weight, lengths, reverse):
                                           lengths, reverse)
         if result is not None:
             return result[0], [result[1], result[2]]
-    gx = F.linear(layer_input, w_ih, bias)
+    # The CPU path adds the bias after the product (cpu.input_projection: MKL's addmm with one
+    # costs more than the product and the add).
+    gx = (cpu.input_projection if impl is cpu else F.linear)(layer_input, w_ih, bias)
     if mode == "LSTM":
         output, h_n, c_n = impl.lstm_recurrence(gx, states[0], states[1], w_hh, w_hr, lengths, reverse)
         return output, [h_n, c_n]

@@ -322,6 +322,26 @@ def test_packed_weight_product_matches_the_reference(monkeypatch, proj, steps, b
         assert_close(actual[name], value, name)
 
 
+@pytest.mark.parametrize("shape", [(5, 3, 6), (7, 6)], ids=["padded", "packed-rows"])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+def test_input_projection_is_linear(shape, bias):
+    """The CPU path's gx (products.input_projection: the product, then the bias in place): F.linear's
+    value and gradients, float64 to rounding."""
+    g = torch.Generator().manual_seed(0)
+    leaves = [torch.randn(*shape, generator=g, dtype=torch.float64).requires_grad_(),
+              torch.randn(8, 6, generator=g, dtype=torch.float64).requires_grad_(),
+              torch.randn(8, generator=g, dtype=torch.float64).requires_grad_() if bias else None]
+    upstream = torch.randn(*shape[:-1], 8, generator=g, dtype=torch.float64)
+    results = []
+    for function in (products.input_projection, torch.nn.functional.linear):
+        inputs = [None if t is None else t.detach().clone().requires_grad_() for t in leaves]
+        out = function(*inputs)
+        out.backward(upstream)
+        results.append([out, *(t.grad for t in inputs if t is not None)])
+    for actual, expected in zip(*results):
+        torch.testing.assert_close(actual, expected, rtol=1e-12, atol=1e-12)
+
+
 def _pad_rows(rows, lengths):
     """(N, X) packed rows of sequences sorted by length -> (T, B, X), zero past each end."""
     sizes = torch.nn.utils.rnn.pack_padded_sequence(torch.zeros(int(lengths[0]), len(lengths)),

@@ -19,17 +19,18 @@ inside it too (inference.py: no gx for all steps).
 Layout: layout.py (run order of variable lengths, per-step views and addresses), function.py (the op
 kernels: dtypes, the reserve, run order in and out), grads.py (weight gradients), loop.py (the
 forward loop LSTM and GRU share), fused.py + fused_steps.c (the compiled steps), products.py (MKL's
-packed weight), inference.py (the LSTM's inference layer), lstm.py / gru.py / rnn.py.
+packed weight, the input projection), inference.py (the LSTM's inference layer), lstm.py / gru.py / rnn.py.
 """
 
 from fastrnn.cpu.function import DOUBLE_BACKWARD_ERROR
 from fastrnn.cpu.gru import gru_recurrence
 from fastrnn.cpu.inference import lstm_inference_layer
 from fastrnn.cpu.lstm import lstm_recurrence
+from fastrnn.cpu.products import input_projection
 from fastrnn.cpu.rnn import rnn_recurrence
 
-__all__ = ["DOUBLE_BACKWARD_ERROR", "gru_recurrence", "lstm_inference_layer", "lstm_recurrence",
-           "refusal", "rnn_recurrence"]
+__all__ = ["DOUBLE_BACKWARD_ERROR", "gru_recurrence", "input_projection", "lstm_inference_layer",
+           "lstm_recurrence", "refusal", "rnn_recurrence"]
 
 
 def refusal(spec):
