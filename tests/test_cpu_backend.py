@@ -11,7 +11,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import fastrnn
 from fastrnn import cpu, reference
-from fastrnn.cpu import fused, products
+from fastrnn.cpu import fused, gru, products
 from fastrnn.cpu.layout import Layout
 from fastrnn.ops import autograd
 from fastrnn.testing import assert_close, recurrence_inputs
@@ -340,6 +340,28 @@ def test_input_projection_is_linear(shape, bias):
         results.append([out, *(t.grad for t in inputs if t is not None)])
     for actual, expected in zip(*results):
         torch.testing.assert_close(actual, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("lengths", [None, [5, 2, 4]], ids=["padded", "lengths"])
+def test_gru_inference_with_a_large_weight_reads_its_transpose_in_place(monkeypatch, lengths):
+    """Inference from gru.LARGE_WEIGHT_ELEMENTS (lowered here) multiplies by W_hh^T as a view, no
+    copy: the same values as the float64 reference."""
+    monkeypatch.setattr(gru, "LARGE_WEIGHT_ELEMENTS", 1)
+    loops, init = [], gru._ForwardLoop.__init__
+
+    def recorded(self, *args):
+        init(self, *args)
+        loops.append(self)
+
+    monkeypatch.setattr(gru._ForwardLoop, "__init__", recorded)
+    inputs = recurrence_inputs("gru", 5, 3, 4)
+    lengths = None if lengths is None else torch.tensor(lengths)
+    with torch.no_grad():
+        actual = _call(cpu, "gru", "tanh", inputs, lengths, False)
+        expected = _call(reference, "gru", "tanh", inputs, lengths, False)
+    assert [loop.w_t.is_contiguous() for loop in loops] == [False]
+    for index, (a, e) in enumerate(zip(actual, expected)):
+        assert_close(a, e, f"output {index}")
 
 
 def _pad_rows(rows, lengths):
