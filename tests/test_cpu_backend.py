@@ -342,10 +342,21 @@ def test_input_projection_is_linear(shape, bias):
         torch.testing.assert_close(actual, expected, rtol=1e-12, atol=1e-12)
 
 
+def test_input_projection_under_vmap_of_the_bias():
+    """A bias batched by torch.func.vmap, the input and weight not: the product has no batch
+    dimension to add into in place, so the projection adds out of place there."""
+    g = torch.Generator().manual_seed(0)
+    x, weight = torch.randn(4, 3, 6, generator=g), torch.randn(8, 6, generator=g)
+    biases = torch.randn(5, 8, generator=g)
+    actual = torch.func.vmap(lambda b: products.input_projection(x, weight, b))(biases)
+    expected = torch.stack([torch.nn.functional.linear(x, weight, b) for b in biases])
+    torch.testing.assert_close(actual, expected)
+
+
 @pytest.mark.parametrize("lengths", [None, [5, 2, 4]], ids=["padded", "lengths"])
 def test_gru_inference_with_a_large_weight_reads_its_transpose_in_place(monkeypatch, lengths):
     """Inference from gru.LARGE_WEIGHT_ELEMENTS (lowered here) multiplies by W_hh^T as a view, no
-    copy: the same values as the float64 reference."""
+    copy: the same values as the float64 reference; training and a strided weight keep the copy."""
     monkeypatch.setattr(gru, "LARGE_WEIGHT_ELEMENTS", 1)
     loops, init = [], gru._ForwardLoop.__init__
 
@@ -362,6 +373,14 @@ def test_gru_inference_with_a_large_weight_reads_its_transpose_in_place(monkeypa
     assert [loop.w_t.is_contiguous() for loop in loops] == [False]
     for index, (a, e) in enumerate(zip(actual, expected)):
         assert_close(a, e, f"output {index}")
+    # The copy where the view would cost more: training (the record), or a weight that is itself a
+    # strided view (MKL would copy its transpose at every step).
+    loops.clear()
+    _results(cpu, "gru", "tanh", inputs, lengths, False)
+    strided = dict(inputs, w_hh=torch.cat([inputs["w_hh"]] * 2, 1)[:, ::2].detach())
+    with torch.no_grad():
+        _call(cpu, "gru", "tanh", strided, lengths, False)
+    assert [loop.w_t.is_contiguous() for loop in loops] == [True, True]
 
 
 def _pad_rows(rows, lengths):

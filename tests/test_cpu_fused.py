@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from fastrnn import cpu, reference
-from fastrnn.cpu import fused
+from fastrnn.cpu import fused, lstm
 from fastrnn.testing import assert_close, recurrence_inputs
 from tests.test_cpu_backend import LENGTH_IDS, LENGTHS, _call, _results
 
@@ -147,13 +147,15 @@ def test_the_aten_fallback_matches_the_reference(monkeypatch, cell, proj, steps,
 
 @needs_compiler
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize(("steps", "batch", "lengths"), [(4, 6, None), (5, 7, [5, 2, 5, 4, 1, 3, 5])],
-                         ids=["none", "lengths"])
+@pytest.mark.parametrize(("steps", "batch", "lengths"),
+                         [(4, 6, None), (5, 7, [5, 2, 5, 4, 1, 3, 5]), (3, 8, None), (3, 14, None)],
+                         ids=["none", "lengths", "8-rows", "14-rows"])
 def test_whole_loop_products_at_block_sizes(monkeypatch, steps, batch, lengths, dtype):
     """The whole loop's own GEMM in its register blocks (6, 4, 2 and 1 rows by a 64-column panel,
     32 in float64) and their remainders: H=70 gives the forward product 280 = 4*64 + 24 columns
     (8*32 + 24) over K = 70 and the backward's 70 = 64 + 6 (2*32 + 6) over K = 280; 6 and 7 rows
-    are a block of 6 and one row left, fewer rows as sequences end."""
+    are a block of 6 and one row left, fewer rows as sequences end; 8 rows two blocks of 4, 14 a
+    block of 6 and two of 4."""
     _set_whole_loop(monkeypatch, True)
     calls = _counting(monkeypatch)
     for reverse in (False, True):
@@ -184,7 +186,7 @@ def test_pack_panels_lays_out_the_documented_panels(dtype, k, n, view):
 def test_inference_runs_every_segment_as_a_whole_loop(monkeypatch, dtype, lengths):
     """Without a gradient the LSTM's segments run the whole loop beyond fused.whole_loop's bounds
     (70 rows, H=200: a weight of (800, 200)), not MKL's packed per-step product: one call per
-    segment, outputs as the float64 reference's."""
+    segment, outputs as the float64 reference's; up to lstm.INFERENCE_LOOP_MAX_WEIGHT."""
     inputs = recurrence_inputs("lstm", 3, 70, 200)
     assert not fused.whole_loop(70, inputs["w_hh"])
     lengths = None if lengths is None else torch.tensor(lengths)
@@ -196,6 +198,12 @@ def test_inference_runs_every_segment_as_a_whole_loop(monkeypatch, dtype, length
     assert calls == {"lstm_forward_loop": 1 if lengths is None else 2}
     for index, (a, e) in enumerate(zip(actual, expected)):
         assert_close(a, e, f"output {index}")
+    # Above lstm.INFERENCE_LOOP_MAX_WEIGHT (lowered here), a step call per step.
+    monkeypatch.setattr(lstm, "INFERENCE_LOOP_MAX_WEIGHT", inputs["w_hh"].numel() - 1)
+    calls.clear()
+    with torch.no_grad():
+        _call(cpu, "lstm", "tanh", cast, lengths, False)
+    assert calls == {"lstm_forward": 3}
 
 
 def test_the_whole_loop_rule():

@@ -164,6 +164,24 @@ def test_the_wider_bounds_match_torch(monkeypatch, batch):
         torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("wrong", ["input-width", "state-rows", "w_ih-rows", "bias-length",
+                                   "bias-rows", "w_hh-width"])
+def test_mismatched_shapes_are_left_to_the_op(wrong):
+    """functional's callers below the modules check no shapes: where they do not agree the layer
+    declines (None), so the op path raises its error instead of the loop reading out of bounds."""
+    t = _layer_inputs(3, 4, 5, 6, torch.float32)
+    t.update({
+        "input-width": {"w_ih": torch.randn(24, 6)},
+        "state-rows": {"h0": torch.randn(5, 6), "c0": torch.randn(5, 6)},
+        "w_ih-rows": {"w_ih": torch.randn(28, 5)},
+        "bias-length": {"bias": torch.randn(1)},
+        "bias-rows": {"bias": torch.randn(4, 24)},
+        "w_hh-width": {"w_hh": torch.randn(24, 7)},
+    }[wrong])
+    with torch.no_grad():
+        assert lstm_inference_layer(t["x"], t["h0"], t["c0"], t["w_ih"], t["bias"], t["w_hh"]) is None
+
+
 def test_not_under_a_dispatch_mode(monkeypatch):
     """A mode watching the ops (a FlopCounterMode, say) sees fastrnn's op, not the compiled loop
     behind its back."""

@@ -17,13 +17,14 @@ from fastrnn.cpu import fused
 from fastrnn.cpu.function import _layout
 
 # Where this layer runs instead of the op path (gx for all steps by MKL, then the recurrence op):
-# the weights of H <= 128 (fused.LOOP_MAX_WEIGHT) at any batch, and up to H=256's (1024, 256) from 32
-# rows, where the rows fill the GEMM's register blocks. No bound on the rows: the GEMM streams each
-# panel once per block of 6 rows whatever their number. One thread, a 2-core AVX-512 Xeon, T=100,
-# speedup vs torch.nn with the op path / this layer, alternating in one process: H=64 B=128
-# 0.59x / 0.88x, B=256 0.58x / 0.88x; H=128 B=128 0.76x / 0.87x; H=256 B=8 0.86x / 0.74x, B=32
-# 0.78x / 0.85x, B=64 0.81x / 0.88x, B=128 0.80x / 0.98x; H=512 (T=50) B=32 0.95x / 0.80x, B=64
-# 1.05x / 0.93x (8 MiB of packed weights stream from the L3 cache every step).
+# weights (W_ih and W_hh) of at most H=128's size (fused.LOOP_MAX_WEIGHT elements) at any batch,
+# and up to H=256's (1024, 256) from 32 rows, where the rows fill the GEMM's register blocks. No
+# bound on the rows: the GEMM streams each panel once per block of 6 rows whatever their number.
+# One thread, a 2-core AVX-512 Xeon, T=100, speedup vs torch.nn with the op path / this layer,
+# alternating in one process: H=64 B=128 0.59x / 0.88x, B=256 0.58x / 0.88x; H=128 B=128 0.76x /
+# 0.87x; H=256 B=8 0.86x / 0.74x, B=32 0.78x / 0.85x, B=64 0.81x / 0.88x, B=128 0.80x / 0.98x;
+# H=512 (T=50) B=32 0.95x / 0.80x, B=64 1.05x / 0.93x (8 MiB of packed weights stream from the L3
+# cache every step).
 WIDE_MIN_ROWS = 32
 WIDE_MAX_WEIGHT = 1 << 18
 
@@ -71,8 +72,8 @@ def lstm_inference_layer(x, h0, c0, w_ih, bias, w_hh, lengths=None, reverse=Fals
 
 def _applies(x, h0, c0, w_ih, bias, w_hh):
     """Whether the call is inference on plain CPU tensors of a dtype with compiled steps, nothing
-    tracing or intercepting it (as for the op's direct path, fastrnn.ops), within the bounds above,
-    with something to compute."""
+    tracing or intercepting it (as for the op's direct path, fastrnn.ops), of an LSTM layer's shapes,
+    within the bounds above, with something to compute."""
     from fastrnn.ops import unobserved_cpu_inference
 
     tensors = (x, h0, c0, w_ih, bias, w_hh)
@@ -80,8 +81,23 @@ def _applies(x, h0, c0, w_ih, bias, w_hh):
         return False
     if fused.steps(x.dtype) is None or any(t is not None and t.dtype != x.dtype for t in tensors):
         return False
+    if not _shapes_agree(x, h0, c0, w_ih, bias, w_hh):
+        return False  # the op path raises the error
     batch, hidden = h0.shape[0], w_hh.shape[1]
     if x.shape[0] == 0 or batch == 0 or hidden == 0 or w_ih.shape[1] == 0:
         return False
     weight = max(w_ih.numel(), w_hh.numel())
     return weight <= fused.LOOP_MAX_WEIGHT or (batch >= WIDE_MIN_ROWS and weight <= WIDE_MAX_WEIGHT)
+
+
+def _shapes_agree(x, h0, c0, w_ih, bias, w_hh):
+    """Whether the shapes are one LSTM layer's: the compiled loop reads by these sizes without
+    checking them (functional's callers below the modules check nothing)."""
+    if x.dim() not in (2, 3) or h0.dim() != 2 or w_ih.dim() != 2 or w_hh.dim() != 2:
+        return False
+    gates, hidden = w_hh.shape
+    batch = h0.shape[0]
+    return (gates == 4 * hidden and w_ih.shape[0] == gates and x.shape[-1] == w_ih.shape[1]
+            and h0.shape == c0.shape == (batch, hidden)
+            and (bias is None or bias.shape == (gates,))
+            and (x.dim() == 2 or x.shape[1] == batch))

@@ -29,9 +29,9 @@ h_{t-1} W_hh^T (into `pre`, or MKL's packed product) and one call that adds gx_t
 activations and the cell update and writes the work row, the record row and h_t; a backward step
 is one call that computes the step's gate gradients from its record row and c_{t-1} (no factors
 for all steps first) and updates dc, then the addmm into dh_{t-1}. Without a projection, a segment
-of few rows and a small weight (fused.whole_loop), and in inference every segment, is one call for
-all its steps, the recurrent products included (fused_steps.c's GEMM). The formulas are the ones
-above; the ATen ops remain where no compiler is.
+of few rows and a small weight (fused.whole_loop), and in inference every segment up to H=1024, is
+one call for all its steps, the recurrent products included (fused_steps.c's GEMM). The formulas
+are the ones above; the ATen ops remain where no compiler is.
 """
 
 import functools
@@ -50,6 +50,8 @@ CELL = "lstm"
 # into `pre` (function.py): the copy the addmm makes of its input anyway, so the run order needs no
 # (N, 4H) copy of gx.
 GATHERS_GX = True
+# The largest recurrent weight (elements) an inference runs as whole loops: H=1024's (4096, 1024).
+INFERENCE_LOOP_MAX_WEIGHT = 1 << 22
 
 
 def forward(problem, store):
@@ -104,13 +106,16 @@ class _ForwardLoop(ForwardLoop):
                 recs[k].copy_(row)
 
     def whole_loop(self, rows):
-        # Without a record (inference) at any size: at H=512 (T=50, B=32 and 64) it runs as fast as
-        # MKL's packed per-step product (1.12x / 1.12x and 1.01x / 1.02x vs torch.nn, this / per
-        # step) and faster at B=8 (H=256 0.83x / 0.70x, 512 1.04x / 1.00x, 1024 1.24x / 0.84x),
-        # and its packed weight is the weight's size where MKL's is three times it (the peak of an
-        # H=512 inference: 29.5 MiB with MKL's, above torch.nn's 24.7). MKL's is faster at H=1024
-        # B=32 (1.23x / 1.15x).
-        return self.w_hr_t is None and (self.rec is None or fused.whole_loop(rows, self.w_hh.weight))
+        # Without a record (inference) up to H=1024's weight, the largest measured: at H=512 (T=50,
+        # B=32 and 64) it runs as fast as MKL's packed per-step product (1.12x / 1.12x and 1.01x /
+        # 1.02x vs torch.nn, this / per step) and faster at B=8 (H=256 0.83x / 0.70x, 512 1.04x /
+        # 1.00x, 1024 1.24x / 0.84x), and its packed weight is the weight's size where MKL's is
+        # three times it (the peak of an H=512 inference: 29.5 MiB with MKL's, above torch.nn's
+        # 24.7). MKL's is faster at H=1024 B=32 (1.23x / 1.15x). Beyond H=1024 the panels (K x 256
+        # bytes each) outgrow the L2 cache by far.
+        weight = self.w_hh.weight
+        inference = self.rec is None and weight.numel() <= INFERENCE_LOOP_MAX_WEIGHT
+        return self.w_hr_t is None and (inference or fused.whole_loop(rows, weight))
 
     @functools.cached_property
     def w_hh_panels(self):
