@@ -395,11 +395,11 @@ def run(args):
     try:
         grid = ParityGrid(say)
         grid.header(device)
-        checks.parity_rows(device, budget, on_row=_collecting(check_rows, grid))
+        checks.parity_rows(device, budget, on_row=grid, rows=check_rows)
         grid.close(check_rows)
         if args.bench:
             print_bench_header(say, device)
-            checks.bench_rows(device, budget, on_row=_collecting(bench_rows, bench_printer(say)))
+            checks.bench_rows(device, budget, on_row=bench_printer(say), rows=bench_rows)
             if any(r["provider"] == "fastrnn" and r["backend"] == "reference" for r in bench_rows):
                 say("fastrnn ran its pure-PyTorch reference here (auto's choice off CUDA), which "
                     "is expected to be slower than torch.nn; fastrnn's speed-ups come from the "
@@ -430,12 +430,3 @@ def run(args):
         say(f"report: {path}", always=True)
     return 1 if bad else INTERRUPTED_EXIT if interrupted else 0
 
-
-def _collecting(rows, on_row):
-    """on_row that first appends the row to `rows` (kept when an interrupt ends the checks)."""
-
-    def collect(row):
-        rows.append(row)
-        on_row(row)
-
-    return collect

@@ -237,9 +237,11 @@ def _emit(rows, row, on_row):
         on_row(row)
 
 
-def parity_rows(device, budget, on_row=None):
-    """Every backend x case x dtype row, in that order; on_row(row) is called as each finishes."""
-    rows = []
+def parity_rows(device, budget, on_row=None, rows=None):
+    """Every backend x case x dtype row, in that order; on_row(row) is called as each finishes.
+    Each is appended to `rows` (a new list by default) as it finishes, so a caller's list keeps
+    the finished rows when an interrupt ends the loop."""
+    rows = [] if rows is None else rows
     for backend in PARITY_BACKENDS:
         unavailable = backend_unavailable(backend, device)
         for case in PARITY_CASES:
@@ -412,9 +414,10 @@ def _workload(size, device, budget):
         return _error_fields(error)
 
 
-def bench_rows(device, budget, on_row=None):
-    """torch.nn then fastrnn per size and mode; CPU timings on one thread (restored after)."""
-    rows = []
+def bench_rows(device, budget, on_row=None, rows=None):
+    """torch.nn then fastrnn per size and mode; CPU timings on one thread (restored after). Rows
+    are appended to `rows` as they finish, as in parity_rows."""
+    rows = [] if rows is None else rows
     threads = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(1)

@@ -229,12 +229,12 @@ def test_step_addresses_are_those_of_the_step_views(lengths, packed_input, rever
     def rows(views):
         return [[v.data_ptr() for v in views], [v.stride(0) for v in views]]
 
+    def lists(columns):
+        return [column.tolist() for column in columns]
+
     for segment in layout.segments:
         if segment[2] == 0:
             continue
-        def lists(columns):
-            return [column.tolist() for column in columns]
-
         assert lists(layout.step_addresses(x, segment)) == rows(layout.steps_of(x, segment))
         assert (lists(layout.previous_addresses(x, segment, initial))
                 == rows(layout.previous_steps(x, segment, initial)))

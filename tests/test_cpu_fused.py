@@ -185,7 +185,7 @@ def test_pack_panels_lays_out_the_documented_panels(dtype, k, n, view):
 @pytest.mark.parametrize("lengths", [None, [3, 1] * 35], ids=["padded", "lengths"])
 def test_inference_runs_every_segment_as_a_whole_loop(monkeypatch, dtype, lengths):
     """Without a gradient the LSTM's segments run the whole loop beyond fused.whole_loop's bounds
-    (70 rows, H=200: a weight of (800, 200)), not MKL's packed per-step product: one call per
+    (70 rows, H=200: a weight of (800, 200)), not a product and a step call per step: one call per
     segment, outputs as the float64 reference's; up to lstm.INFERENCE_LOOP_MAX_WEIGHT."""
     inputs = recurrence_inputs("lstm", 3, 70, 200)
     assert not fused.whole_loop(70, inputs["w_hh"])

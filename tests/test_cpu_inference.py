@@ -1,7 +1,8 @@
 """The LSTM's inference layer on the CPU path (fastrnn/cpu/inference.py): the input projection
 inside the compiled whole loop. Against the float64 reference over every lengths pattern, direction
 and packed input; at the GEMM's register-block and panel remainders; through the modules against
-torch.nn; and only where it applies (no gradient, nothing observing, the whole loop's bounds)."""
+torch.nn; and only where it applies (no gradient, nothing observing, its bounds, agreeing
+shapes)."""
 
 import pytest
 import torch
@@ -72,7 +73,7 @@ def _segments(steps, batch, lengths):
 def test_register_blocks_and_panel_remainders(dtype, n_in, hidden, bias):
     """13 rows shrinking to 1 run every register block (6, 4, 2, 1 rows). 4H = 280: whole panels
     and 24 columns left (float 4 x 64, double 8 x 32); 4H = 64: whole panels only; 4H = 132: 2 x 64
-    or 4 x 32 and 4 columns left. I = 70 and 100 cross the GEMM's 64-deep K blocks."""
+    or 4 x 32 and 4 columns left. I = 70 and 100 against K = H: two terms of unequal depth."""
     lengths = [9, 2, 9, 4, 1, 3, 9, 8, 5, 6, 7, 9, 2]
     for reverse in (False, True):
         _check(9, 13, lengths, reverse, dtype, n_in=n_in, hidden=hidden, bias=bias)

@@ -76,8 +76,8 @@ _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 # 0.57x at B=64 (fwd+bwd 0.67x / 0.46x, 0.85x / 0.73x, 0.87x / 0.80x); H=128 0.71x / 0.58x at B=8,
 # within 3% at B=64; at H=256 (a 1 MiB weight) MKL's product wins (B=8 inference 0.76x against
 # 0.83x), and at H=64 B=128 fwd+bwd too (0.80x against 1.11x). Those numbers predate the packed
-# panels of the loop's GEMM; with them, the inference layer (inference.py) at H=256 was still
-# slower than MKL's products (B=64 0.74x against 0.81x, B=8 0.73x against 0.83x).
+# panels and whole-K blocks of the loop's GEMM, which is why inference (inference.py, lstm.py)
+# has bounds of its own.
 LOOP_MAX_ROWS = 64
 LOOP_MAX_WEIGHT = 1 << 16  # elements: H = 128's (512, 128)
 _lock = threading.Lock()

@@ -9,8 +9,8 @@ whose products are the GEMM below; fused.py loads this file and documents when e
 Nothing here allocates or checks: the callers pass views of buffers with every row in bounds.
 
 Why: each ATen op costs a few microseconds of dispatch and a pass over memory, and a step's
-pointwise part is 5-8 of them; at B=64, H=64 they took 43-65 us against the product's 18-41. Here a step is one pass
-with the gate values in registers.
+pointwise part is 5-8 of them; at B=64, H=64 they took 43-65 us against the product's 18-41.
+Here a step is one pass with the gate values in registers.
 
 Numerics. double: libm's exp and tanh (the float64 oracle's precision). float: the polynomials
 below, branch-free so that the compiler vectorizes the loops; exp_f is Cephes' expf (relative
@@ -192,8 +192,7 @@ static inline double tanh_d(double x) { return tanh(x); }
 
 /* c (n, N) = a1 b1 + a2 b2, or c += a1 b1 + a2 b2 when `accumulate`: a1 (n, K1; row stride lda1),
    b1 (K1, N), and likewise a2, b2 (K2 = 0: no second term, a2 and b2 repeating a1 and b1, never
-   read); c's row stride ldc. Each b comes
-   packed in panels (fused.py's pack_panels): N / COLS panels of COLS columns, panel p at
+   read); c's row stride ldc. Each b comes packed in panels (fused.py's pack_panels): N / COLS panels of COLS columns, panel p at
    bp + p*K*COLS holding b[k, p*COLS + u] at k*COLS + u, then the R = N % COLS remaining columns
    at bp + (N/COLS)*K*COLS, b[k, N - R + u] at k*R + u. Contiguous panels keep the columns a
    register block reads together (b's own rows, 4N bytes apart, map to few cache sets: at H=64

@@ -221,12 +221,12 @@ class Layout:
         if self.packed:
             row = stride[0]
             base = x.data_ptr() + self._offsets[s0] * row * size
-            return _progression(base, n * row * size, s1 - s0), _constant(row, s1 - s0)
+            return progression(base, n * row * size, s1 - s0), constant(row, s1 - s0)
         if self.reverse:
-            times = _progression(self.steps - 1, -1, self.steps)
+            times = progression(self.steps - 1, -1, self.steps)
         else:
-            times = _progression(s0, 1, s1 - s0)
-        return x.data_ptr() + times * (stride[0] * size), _constant(stride[1], len(times))
+            times = progression(s0, 1, s1 - s0)
+        return x.data_ptr() + times * (stride[0] * size), constant(stride[1], len(times))
 
     def previous_addresses(self, history, segment, initial):
         """(addresses, row strides), int64 (steps,) arrays, of the views
@@ -236,30 +236,30 @@ class Layout:
         if self.packed:
             row = stride[0]
             start = self._offsets[s0]
-            rest = _progression(history.data_ptr() + start * row * size, n * row * size,
+            rest = progression(history.data_ptr() + start * row * size, n * row * size,
                                 s1 - 1 - s0)
             if s0 > 0:
                 first = history.data_ptr() + self._offsets[s0 - 1] * row * size
-                return np.concatenate([_constant(first, 1), rest]), _constant(row, s1 - s0)
+                return np.concatenate([constant(first, 1), rest]), constant(row, s1 - s0)
             rest_stride = row
         else:
             if self.reverse:
-                times = _progression(self.steps - 1, -1, self.steps - 1)
+                times = progression(self.steps - 1, -1, self.steps - 1)
             else:
-                times = _progression(max(s0 - 1, 0), 1, s1 - 1 - max(s0 - 1, 0))
+                times = progression(max(s0 - 1, 0), 1, s1 - 1 - max(s0 - 1, 0))
             rest = history.data_ptr() + times * (stride[0] * size)
             if not (self.reverse or s0 == 0):
-                return rest, _constant(stride[1], len(rest))
+                return rest, constant(stride[1], len(rest))
             rest_stride = stride[1]
-        return (np.concatenate([_constant(initial.data_ptr(), 1), rest]),
-                np.concatenate([_constant(initial.stride(0), 1), _constant(rest_stride, len(rest))]))
+        return (np.concatenate([constant(initial.data_ptr(), 1), rest]),
+                np.concatenate([constant(initial.stride(0), 1), constant(rest_stride, len(rest))]))
 
     def gather_addresses(self, segment):
         """The addresses of gather_steps(segment)'s (n,) index views, an int64 (steps,) array,
         without making them."""
         s0, s1, n = segment
         base, size = self._gather.data_ptr(), self._gather.element_size()
-        return _progression(base + self._offsets[s0] * size, n * size, s1 - s0)
+        return progression(base + self._offsets[s0] * size, n * size, s1 - s0)
 
     def gather_steps(self, segment):
         """Per-step (n,) row indices into the caller's flattened (T*B, X) tensor (packed input:
@@ -314,10 +314,11 @@ def _time_map(t, lengths, reverse):
 
 # NumPy, not torch: these arrays are a few hundred integers, where a torch op's dispatch (a few
 # microseconds each, some twenty per whole-loop call) costs more than the arithmetic.
-def _progression(first, step, count):
+def progression(first, step, count):
     """first + k*step for k = 0..count-1, an int64 array."""
     return np.arange(count, dtype=np.int64) * step + first
 
 
-def _constant(value, count):
+def constant(value, count):
+    """value repeated count times, an int64 array (a column of fused.addresses)."""
     return np.full(count, value, dtype=np.int64)

@@ -5,9 +5,8 @@ Dimensions: T time, B batch, H hidden size, H_out the output width, G gates, R t
 step's record in units of H (LSTM 5: i f g o | c; GRU 4: r z gh_n n).
 """
 
-import numpy as np
-
 from fastrnn.cpu import fused
+from fastrnn.cpu.layout import constant
 
 
 class ForwardLoop:
@@ -92,8 +91,8 @@ class ForwardLoop:
         its row strides), straight from the layout (no per-step views); None for a null column."""
         layout, steps = self.problem.layout, segment[1] - segment[0]
         if self.gather:
-            gx = (np.full(steps, self.gx.data_ptr(), dtype=np.int64),
-                  np.full(steps, self.gx.stride(0), dtype=np.int64), layout.gather_addresses(segment))
+            gx = (constant(self.gx.data_ptr(), steps), constant(self.gx.stride(0), steps),
+                  layout.gather_addresses(segment))
         else:
             gx = (*layout.step_addresses(self.gx, segment), None)
         rec = (None, None) if self.rec is None else layout.step_addresses(self.rec, segment)

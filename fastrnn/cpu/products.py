@@ -106,12 +106,11 @@ def input_projection(x, weight, bias):
     """
     if bias is None:
         return F.linear(x, weight)
-    from fastrnn.ops import _unobserved_cpu_call as plain_eager
-    from fastrnn.ops import forward_ad_active
+    from fastrnn.ops import plain_eager_cpu
 
     product = torch.matmul(x, weight.t())
     # In place only in plain eager mode: under a transform the bias may carry a batch dimension
     # (vmap over the bias) that the product lacks, or a tangent; ATen's linear has the same guard.
-    if plain_eager("cpu", (x, weight, bias)) and not forward_ad_active():
+    if plain_eager_cpu((x, weight, bias)):
         return product.add_(bias)
     return product + bias

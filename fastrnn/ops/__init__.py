@@ -97,13 +97,18 @@ def _needs_grad(tensors):
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
+def plain_eager_cpu(tensors):
+    """True for a cpu-backend call on `tensors` in plain eager mode: nothing tracing or
+    intercepting, no forward-mode AD (a gradient may still be recorded). Under torch.compile it is
+    False before anything else is asked."""
+    return _unobserved_cpu_call("cpu", tensors) and not forward_ad_active()
+
+
 def unobserved_cpu_inference(tensors):
-    """True for a cpu-backend call on `tensors` that may skip the op: no gradient needed, no
-    forward-mode AD, nothing tracing or intercepting (the rule of recurrence's direct path; the
-    LSTM's inference layer, fastrnn.cpu.inference, uses it too). Under torch.compile it is False
-    before anything else is asked."""
-    return (_unobserved_cpu_call("cpu", tensors) and not forward_ad_active()
-            and not _needs_grad(tensors))
+    """True for a cpu-backend call on `tensors` that may skip the op: plain eager mode and no
+    gradient needed (the rule of recurrence's direct path; the LSTM's inference layer,
+    fastrnn.cpu.inference, uses it too)."""
+    return plain_eager_cpu(tensors) and not _needs_grad(tensors)
 
 
 def _unobserved_cpu_call(backend, tensors):
